@@ -1,0 +1,97 @@
+"""
+Shared fixtures: real photographs from scikit-image, generated images, and image folders on disk.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from PIL import Image, ImageDraw
+
+# No model hub, ever: the tests use models shipped in packages
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina", "camera", "coins", "horse", "page", "clock"]
+
+
+def photo(name):
+    """
+    Loads a scikit-image photograph as an RGB PIL image.
+    """
+
+    from skimage import data
+
+    return Image.fromarray(getattr(data, name)()).convert("RGB")
+
+
+def generated():
+    """
+    A few generated images, unlike each other and unlike the photos.
+    """
+
+    images = {}
+
+    # Diagonal gradient
+    x = np.linspace(0, 255, 320)
+    images["gradient"] = Image.fromarray(((x[None, :] + x[:240, None]) / 2).astype(np.uint8)).convert("RGB")
+
+    # Checkerboard
+    board = (np.indices((240, 320)) // 40).sum(axis=0) % 2 * 255
+    images["checkerboard"] = Image.fromarray(board.astype(np.uint8)).convert("RGB")
+
+    # Shapes on a colored background
+    image = Image.new("RGB", (320, 240), (30, 90, 160))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((20, 30, 150, 200), fill=(240, 200, 40))
+    draw.rectangle((180, 100, 300, 220), fill=(200, 30, 30))
+    images["shapes"] = image
+
+    return images
+
+
+@pytest.fixture(scope="session")
+def photos():
+    """
+    Real photographs by name.
+    """
+
+    return {name: photo(name) for name in PHOTOS}
+
+
+@pytest.fixture(scope="session")
+def collection(photos):
+    """
+    Real photographs plus generated images by name.
+    """
+
+    return {**photos, **generated()}
+
+
+@pytest.fixture(scope="session")
+def folder(tmp_path_factory, collection):
+    """
+    The collection saved as files: photos as JPEG, generated images as PNG.
+    """
+
+    path = tmp_path_factory.mktemp("images")
+    for name, image in collection.items():
+        if name in PHOTOS:
+            image.save(path / f"{name}.jpg", quality=90)
+        else:
+            image.save(path / f"{name}.png")
+
+    return path
+
+
+def crop(image):
+    """
+    Crops the middle of an image exactly as txtai's near-duplicate image example does.
+    """
+
+    width, height = image.size
+    left = (width - width / 3) / 2
+    top = (height - height / 1.35) / 2
+    right = (width + width / 3) / 2
+    bottom = (height + height / 1.35) / 2
+    return image.crop((left, top, right, bottom))

@@ -1,0 +1,79 @@
+"""
+SQL functions: distance has the recipe's semantics, hamming counts differing bits.
+"""
+
+import pytest
+import textdistance
+
+from hypothesis import given, strategies as st
+
+from txtai_imagehash import distance, fromhex, hamming
+
+hexes = st.text(alphabet="0123456789abcdef", max_size=40)
+
+
+def recipe(a, b):
+    """
+    The distance function of txtai's near-duplicate image example, on pure-Python textdistance.
+    """
+
+    levenshtein = textdistance.Levenshtein(external=False)
+    if a and b:
+        return levenshtein.distance(a, b)
+    if a:
+        return len(a)
+    if b:
+        return len(b)
+    return 0
+
+
+@given(hexes, hexes)
+def test_distance_matches_recipe(a, b):
+    """
+    Same values as the recipe's function, as ints.
+    """
+
+    value = distance(a, b)
+    assert isinstance(value, int)
+    assert value == recipe(a, b)
+
+
+def test_distance_empty_values():
+    """
+    The recipe's empty-value rules: length of the other, 0 for both empty, None counts as empty.
+    """
+
+    assert distance("abcd", "") == 4
+    assert distance("", "abc") == 3
+    assert distance(None, "ab") == 2
+    assert distance("", "") == 0
+    assert distance(None, None) == 0
+    assert distance("ff00", "ff01") == 1
+
+
+@given(st.integers(min_value=1, max_value=64).flatmap(lambda n: st.tuples(*[st.text(alphabet="0123456789abcdefABCDEF", min_size=n, max_size=n)] * 2)))
+def test_hamming_counts_bits(pair):
+    """
+    hamming equals the count of differing decoded bits.
+    """
+
+    a, b = pair
+    assert hamming(a, b) == int((fromhex(a.lower()) != fromhex(b.lower())).sum())
+    assert hamming(a, a) == 0
+
+
+def test_hamming_values_and_errors():
+    """
+    Known values, NULL for missing hashes, errors for unequal lengths and non-hex input.
+    """
+
+    assert hamming("ff", "00") == 8
+    assert hamming("8000000000000000", "0000000000000001") == 2
+    assert hamming(None, "ff") is None
+    assert hamming("", "ff") is None
+
+    with pytest.raises(ValueError, match="unequal length"):
+        hamming("ff", "fff")
+    for bad in ["0xff", "-1", "f f", "zz", " ff"]:
+        with pytest.raises(ValueError, match="not a hex hash"):
+            hamming(bad, "ff" if len(bad) != 2 else "00")

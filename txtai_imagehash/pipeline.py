@@ -1,0 +1,65 @@
+"""
+ImageHash module: a txtai pipeline that generates perceptual image hashes.
+"""
+
+import numpy as np
+
+from txtai.pipeline import Pipeline
+
+from .algorithms import bits, resolve, tohex
+from .images import load
+
+
+class ImageHash(Pipeline):
+    """
+    Generates perceptual image hashes: the same arguments and outputs as txtai.pipeline.ImageHash, bit for bit,
+    for any image source (path, pathlib path, PIL image, bytes, binary file object).
+    """
+
+    def __init__(self, algorithm="average", size=8, strings=True, exif=False):
+        """
+        Creates an ImageHash pipeline.
+
+        Args:
+            algorithm: image hashing algorithm (average, perceptual, difference, wavelet, color)
+            size: hash size
+            strings: outputs hex strings if True (default), otherwise numpy float32 arrays of bits
+            exif: apply EXIF orientation before hashing; False (default) matches txtai.pipeline.ImageHash
+        """
+
+        # Fail on a bad algorithm now, not on the first image
+        resolve(algorithm)
+
+        self.algorithm = algorithm
+        self.size = size
+        self.strings = strings
+        self.exif = exif
+
+    def __call__(self, images):
+        """
+        Generates perceptual image hashes.
+
+        Args:
+            images: image|list, where an image is a path, PIL image, bytes or binary file object
+
+        Returns:
+            hash for a single image, list of hashes for a list
+        """
+
+        values = images if isinstance(images, list) else [images]
+        hashes = [self.ihash(image) for image in values]
+        return hashes if isinstance(images, list) else hashes[0]
+
+    def ihash(self, image):
+        """
+        Gets the hash of one image.
+
+        Args:
+            image: path, PIL image, bytes or binary file object
+
+        Returns:
+            hex string or numpy float32 array, depending on strings
+        """
+
+        values = bits(load(image, self.exif), self.algorithm, self.size)
+        return tohex(values) if self.strings else values.astype(np.float32)
