@@ -5,7 +5,9 @@ Index module: Embeddings configuration and document streams for image hash index
 import logging
 
 from .images import ImageError, encoded, path
+from .hashing import batchdocuments
 from .pipeline import ImageHash
+from .vectors import vectorconfig
 
 logger = logging.getLogger(__name__)
 
@@ -16,12 +18,14 @@ FUNCTIONS = [
 ]
 
 
-def config(**overrides):
+def config(vectors=None, **overrides):
     """
     Creates an Embeddings configuration for an image hash index: content on, images stored as their original
     bytes, no text model, and the `distance` and `hamming` SQL functions.
 
     Args:
+        vectors: True for a binary Hamming vector index of the hashes (see txtai_imagehash.vectors.vectorconfig),
+                 or a dict of vectorconfig() arguments, e.g. {"approximate": True, "count": 1000000}
         overrides: configuration keys to add or replace, e.g. path="sentence-transformers/..." for the
                    recipe's text model, or functions=[...] to register more SQL functions
 
@@ -36,6 +40,10 @@ def config(**overrides):
         "functions": [dict(function) for function in FUNCTIONS],
     }
 
+    # Hash bit vectors (binary Hamming index)
+    if vectors:
+        overrides = {**vectorconfig(**(vectors if isinstance(vectors, dict) else {})), **overrides}
+
     # A vector model path means vectors are wanted: drop the no-model default
     if "path" in overrides or "method" in overrides:
         configuration.pop("defaults")
@@ -44,7 +52,7 @@ def config(**overrides):
     return configuration
 
 
-def documents(images, pipeline=None, errors=None):
+def documents(images, pipeline=None, errors=None, workers=1, fast=False, progress=False):
     """
     Streams (id, data, tags) documents for Embeddings.index/upsert: data holds the image object (stored as its
     original bytes), its hash as the `text` field and its path. Images that cannot be read are skipped and
@@ -55,6 +63,9 @@ def documents(images, pipeline=None, errors=None):
                 binary file object; ids default to 0..n-1 in input order
         pipeline: ImageHash pipeline, defaults to ImageHash()
         errors: optional list that collects an ImageError for every skipped image
+        workers: hash in this many worker processes (see txtai_imagehash.hashing.hashes), 1 (default) hashes here
+        fast: hash JPEG files with reduced-scale (draft) decoding: faster, hashes may differ by a few bits
+        progress: show a progress bar
 
     Returns:
         generator of (id, {"object": image, "text": hash, "path": path}, None)
@@ -62,11 +73,16 @@ def documents(images, pipeline=None, errors=None):
 
     pipeline = pipeline if pipeline else ImageHash()
 
+    # Batched, parallel or fast hashing
+    if workers > 1 or fast or progress:
+        yield from batchdocuments(images, pipeline, errors, workers, fast, progress)
+        return
+
     for index, image in enumerate(images):
         uid, image = image if isinstance(image, tuple) else (index, image)
 
         try:
-            obj = encoded(image, pipeline.exif)
+            obj = encoded(image)
             text = pipeline(obj)
         except ImageError as error:
             logger.warning("Skipped image: %s", error)
