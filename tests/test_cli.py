@@ -1,0 +1,479 @@
+"""
+Command line tests: the `txtai-imagehash` commands run as a user runs them (subprocesses) on real photo folders,
+and the HTML report opened in a real headless Chromium.
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from PIL import Image
+
+from txtai import Embeddings
+
+from txtai_imagehash import ImageHash
+from txtai_imagehash.cli import main
+
+from conftest import crop
+
+# Headless browser for the report (Debian package chromium, installed by .ci/run)
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def run(*args, cwd=None):
+    """
+    Runs the command line in a new process, as a user does.
+
+    Returns:
+        CompletedProcess with text stdout and stderr
+    """
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "txtai_imagehash", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=300, check=False
+    )
+
+
+def snapshot(folder):
+    """
+    Every file below folder with its bytes, by relative path.
+    """
+
+    files = {}
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(directory, name)
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, folder)] = f.read()
+
+    return files
+
+
+@pytest.fixture
+def library(tmp_path, photos):
+    """
+    A photo library as people have them: originals in subfolders, near-duplicates elsewhere, a text file, a
+    truncated JPEG, and a symlink loop.
+    """
+
+    root = tmp_path / "library"
+    (root / "camera" / "2023").mkdir(parents=True)
+    (root / "phone").mkdir()
+    (root / "notes").mkdir()
+
+    for name in ["astronaut", "chelsea", "coffee", "rocket", "coins", "page"]:
+        photos[name].save(root / "camera" / "2023" / f"{name}.jpg", quality=90)
+
+    # Near-duplicates: a phone export at half size and a re-compressed copy
+    astronaut = photos["astronaut"]
+    astronaut.resize((astronaut.width // 2, astronaut.height // 2)).save(root / "phone" / "IMG_0001.jpg", quality=75)
+    photos["chelsea"].save(root / "phone" / "IMG_0002.jpg", quality=35)
+
+    (root / "notes" / "readme.txt").write_text("not an image\n")
+    data = (root / "camera" / "2023" / "coins.jpg").read_bytes()
+    (root / "phone" / "broken.jpg").write_bytes(data[: len(data) // 2])
+
+    # A symlink loop: the walk must end and list each file once
+    os.symlink("..", root / "camera" / "loop")
+
+    return root
+
+
+def rows(index):
+    """
+    Reads every row of a saved index.
+
+    Returns:
+        {id: row}
+    """
+
+    embeddings = Embeddings()
+    embeddings.load(str(index))
+    try:
+        return {row["id"]: row for row in embeddings.search("select id, path, text, size, mtime, width from txtai", limit=1000)}
+    finally:
+        # An open connection would lock the index for the next command
+        embeddings.close()
+
+
+def test_usage_errors(tmp_path, capsys):
+    """
+    Usage errors exit with code 2 and say what to do.
+    """
+
+    # In this process, through the console script's entry point (the other tests check exit codes of real processes)
+    image = tmp_path / "image.png"
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(image)
+
+    for argv, message in [
+        ([], "Start with 'txtai-imagehash demo'"),
+        (["index", str(tmp_path / "missing"), "--index", str(tmp_path / "index")], "folder " + str(tmp_path / "missing") + " does not exist"),
+        (["dedup"], "give a FOLDER, an --index PATH, or both"),
+        (["search", str(image), "--index", str(tmp_path / "nothing")], "build one with 'txtai-imagehash index"),
+        (["search", str(tmp_path / "missing.png"), "--index", str(tmp_path)], "is not a txtai index"),
+        (["search", str(image), "--index", str(tmp_path), "-k", "0"], "expected an integer of 1 or more"),
+        (["dedup", str(tmp_path), "--move-to", str(tmp_path / "inside")], "is inside"),
+        (["index", str(tmp_path), "--index", str(tmp_path / "i"), "--algorithm", "nope"], "unknown --algorithm"),
+        (["undo", str(image)], "not a txtai-imagehash manifest"),
+    ]:
+        assert code(argv) == 2, argv
+        error = capsys.readouterr().err
+        assert message in error, (argv, error)
+
+    # With an index: a query image that cannot be read, settings that differ from the index's
+    folder, index = tmp_path / "images", tmp_path / "built"
+    folder.mkdir()
+    shutil.copy(image, folder / "image.png")
+    assert main(["index", str(folder), "--index", str(index), "--quiet"]) == 0
+
+    for argv, message in [
+        (["search", str(tmp_path / "missing.png"), "--index", str(index)], "missing.png: file not found"),
+        (["search", str(tmp_path), "--index", str(index)], "is a directory"),
+        (["index", str(folder), "--index", str(index), "--algorithm", "perceptual"], "uses algorithm 'average', not 'perceptual'"),
+        (["serve", "--index", str(folder)], "no index at"),
+    ]:
+        assert code(argv) == 2, argv
+        error = capsys.readouterr().err
+        assert message in error, (argv, error)
+
+
+def code(argv):
+    """
+    Runs the command line in this process and returns its exit code (argparse exits, commands return).
+    """
+
+    try:
+        return main(argv)
+    except SystemExit as error:
+        return error.code
+
+
+def test_index_reindex_search(tmp_path, library, photos):
+    """
+    index hashes every image of a folder tree, reports unreadable files without stopping, and a second run only
+    hashes new and changed files and removes deleted ones. search finds the original of a crop.
+    """
+
+    index = tmp_path / "index"
+    result = run("index", library, "--index", index)
+    assert result.returncode == 0, result.stderr
+
+    # 8 images once each (the symlink loop is not followed twice), the text file skipped, the broken file listed
+    assert "8 added, 0 updated, 0 removed, 0 unchanged, 1 non-image files skipped" in result.stderr
+    assert re.search(r"Could not read 1 file:\n\s+\S*broken\.jpg: .*truncated", result.stderr), result.stderr
+
+    before = rows(index)
+    expected = {str(path) for path in library.rglob("*.jpg") if "loop" not in path.parts and path.name != "broken.jpg"}
+    assert set(before) == expected
+    pipeline = ImageHash()
+    for uid, row in before.items():
+        assert row["text"] == pipeline(uid) and row["size"] == os.path.getsize(uid) and row["mtime"] == os.stat(uid).st_mtime_ns
+
+    # Add one, change one (new content and size), delete one
+    photos["clock"].save(library / "phone" / "IMG_0003.jpg", quality=90)
+    changed = library / "camera" / "2023" / "coffee.jpg"
+    photos["horse"].save(changed, quality=80)
+    (library / "camera" / "2023" / "page.jpg").unlink()
+
+    result = run("index", library, "--index", index)
+    assert result.returncode == 0, result.stderr
+    assert "1 added, 1 updated, 1 removed, 6 unchanged" in result.stderr and "broken.jpg" in result.stderr
+
+    after = rows(index)
+    assert set(after) == expected - {str(library / "camera" / "2023" / "page.jpg")} | {str(library / "phone" / "IMG_0003.jpg")}
+    assert after[str(changed)]["text"] == pipeline(str(changed)) != before[str(changed)]["text"]
+
+    # Unchanged files kept their rows
+    for uid in expected - {str(changed), str(library / "camera" / "2023" / "page.jpg")}:
+        assert after[uid] == before[uid]
+
+    # The article's crop finds its original first
+    query = tmp_path / "crop.jpg"
+    crop(photos["rocket"]).save(query)
+    result = run("search", query, "--index", index, "-k", "3", "--json")
+    assert result.returncode == 0, result.stderr
+
+    found = json.loads(result.stdout)
+    assert len(found["results"]) == 3 and found["results"][0]["path"] == str(library / "camera" / "2023" / "rocket.jpg")
+    assert [r["distance"] for r in found["results"]] == sorted(r["distance"] for r in found["results"])
+
+
+def check(report):
+    """
+    Opens a report in headless Chromium and reads back what the page saw: images, loaded images, groups.
+
+    Returns:
+        {"images": n, "loaded": n, "groups": n, "keepers": n}
+    """
+
+    script = """<script>
+    window.addEventListener("load", () => {
+        const images = [...document.images];
+        const result = {
+            images: images.length,
+            loaded: images.filter(image => image.complete && image.naturalWidth > 0).length,
+            groups: document.querySelectorAll("section.group").length,
+            keepers: document.querySelectorAll("section.group figure.keeper").length
+        };
+        const output = document.createElement("pre");
+        output.id = "result";
+        output.textContent = JSON.stringify(result);
+        document.body.appendChild(output);
+    });
+    </script>"""
+
+    page = report.parent / "check.html"
+    page.write_text(report.read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8")
+
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={report.parent / 'chromium'}",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        page.as_uri(),
+    ]
+    dom = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+
+    match = re.search(r'<pre id="result">(.*?)</pre>', dom)
+    assert match, dom[-2000:]
+    return json.loads(match.group(1))
+
+
+def test_dedup_report_move_undo(tmp_path, library):
+    """
+    dedup finds the planted groups with the original as keeper, writes JSON and an HTML report that a real browser
+    renders, fails CI when asked, moves the duplicates aside with their relative paths and undo puts every byte
+    back.
+    """
+
+    index = tmp_path / "index"
+    output, report = tmp_path / "groups.json", tmp_path / "report.html"
+    original = snapshot(library)
+
+    result = run("dedup", library, "--index", index, "--json", output, "--html", report, "--fail-on-duplicates", "--quiet")
+    assert result.returncode == 1, result.stderr
+    assert "2 duplicate groups, 2 duplicates" in result.stdout
+
+    groups = json.loads(output.read_text())
+    found = {group["keeper"]: sorted(image["path"] for image in group["images"]) for group in groups}
+    camera, phone = library / "camera" / "2023", library / "phone"
+    assert found == {
+        str(camera / "astronaut.jpg"): sorted([str(camera / "astronaut.jpg"), str(phone / "IMG_0001.jpg")]),
+        str(camera / "chelsea.jpg"): sorted([str(camera / "chelsea.jpg"), str(phone / "IMG_0002.jpg")]),
+    }
+
+    # The report in a real browser: every thumbnail decoded, one section per group, one keeper per group
+    if not CHROMIUM:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+
+    page = check(report)
+    assert page == {"images": sum(len(group["images"]) for group in groups), "loaded": page["images"], "groups": len(groups), "keepers": len(groups)}
+    assert "data:image/jpeg;base64," in report.read_text() and 'src="file:' not in report.read_text()
+
+    # Move the duplicates aside (from the saved index alone), keeping their paths relative to the library
+    aside = tmp_path / "aside"
+    result = run("dedup", "--index", index, "--move-to", aside)
+    assert result.returncode == 0, result.stderr
+
+    manifest = re.search(r"undo (\S+\.json)", result.stdout).group(1)
+    moved = {path for path in snapshot(aside) if not path.endswith(".json")}
+    assert moved == {os.path.join("phone", "IMG_0001.jpg"), os.path.join("phone", "IMG_0002.jpg")}
+    assert not (phone / "IMG_0001.jpg").exists() and (camera / "astronaut.jpg").exists()
+
+    # The index follows: the moved files are gone from it, so nothing is left to deduplicate
+    assert set(rows(index)) == {str(path) for path in library.rglob("*.jpg") if "loop" not in path.parts and path.name != "broken.jpg"}
+
+    # Undo: every byte back in place, nothing left aside but the manifest
+    result = run("undo", manifest)
+    assert result.returncode == 0, result.stderr
+    assert "Put back 2 files" in result.stdout
+    assert snapshot(library) == original
+    assert [path for path in snapshot(aside) if not path.endswith(".json")] == []
+
+    # A second undo changes nothing and says so
+    assert main(["undo", manifest]) == 0
+    assert snapshot(library) == original
+
+
+def port():
+    """
+    A free TCP port on 127.0.0.1.
+    """
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve(tmp_path, library, photos, capsys):
+    """
+    serve runs the txtai API over an index built by the command line: /search with the plugin's SQL functions.
+    """
+
+    # Built in this process (the command line's index command is tested above): quiet prints only what failed
+    index = tmp_path / "index"
+    assert main(["index", str(library), "--index", str(index), "--quiet"]) == 0
+    error = capsys.readouterr().err
+    assert error.startswith("Could not read 1 file:") and "added" not in error
+
+    number = port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "txtai_imagehash", "serve", "--index", str(index), "--port", str(number)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+    try:
+        url, deadline = f"http://127.0.0.1:{number}", time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/count", timeout=5) as response:
+                    assert int(response.read()) == 8
+                    break
+            except OSError:
+                assert process.poll() is None, process.stdout.read().decode()
+                assert time.time() < deadline, "API did not start"
+                time.sleep(0.5)
+
+        value = ImageHash()(crop(photos["rocket"]))
+        sql = f"select id, hamming(text, '{value}') distance from txtai order by hamming(text, '{value}') limit 2"
+        with urllib.request.urlopen(f"{url}/search?{urllib.parse.urlencode({'query': sql})}", timeout=30) as response:
+            results = json.loads(response.read())
+
+        assert results[0]["id"] == str(library / "camera" / "2023" / "rocket.jpg") and results[0]["distance"] <= results[1]["distance"]
+
+        # The package's application indexes posted paths into the same index, saved on disk
+        added = tmp_path / "clock.jpg"
+        photos["clock"].save(added)
+        request = urllib.request.Request(
+            f"{url}/workflow", json.dumps({"name": "index", "elements": [str(added)]}).encode(), {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert json.loads(response.read())[0]["path"] == str(added)
+
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+    # The saved index still loads with its SQL functions, and holds the new image
+    after = rows(index)
+    assert len(after) == 9 and after[str(added)]["text"] == ImageHash()(str(added))
+
+
+def test_demo(tmp_path):
+    """
+    demo builds its collection, finds the planted groups and writes a report that a real browser renders.
+    """
+
+    result = run("demo", "--output", tmp_path / "demo", "--quiet")
+    assert result.returncode == 0, result.stderr
+
+    report = tmp_path / "demo" / "report.html"
+    assert f"Report: {report}" in result.stdout
+    assert "truncated.jpg" in result.stderr
+
+    groups = json.loads((tmp_path / "demo" / "duplicates.json").read_text())
+    assert len(groups) == 7 and sum(len(group["images"]) - 1 for group in groups) == 9
+    assert all(os.sep + "photos" + os.sep in group["images"][0]["path"] for group in groups)
+
+    if CHROMIUM:
+        page = check(report)
+        assert page["groups"] == 7 and page["loaded"] == page["images"] == 16
+
+    # Run again: the previous demo is replaced; a folder that is not a demo is never touched
+    assert main(["demo", "--output", str(tmp_path / "demo"), "--quiet"]) == 0
+    assert len(json.loads((tmp_path / "demo" / "duplicates.json").read_text())) == 7
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "photo.jpg").write_bytes(b"mine")
+    assert main(["demo", "--output", str(tmp_path / "mine")]) == 2
+    assert os.listdir(tmp_path / "mine") == ["photo.jpg"]
+
+
+def test_move_undo_never_overwrite(tmp_path, photos):
+    """
+    Moving never overwrites a file already in the target, and undo never overwrites a file that took a moved file's
+    place: it reports it and exits with code 3.
+    """
+
+    from txtai_imagehash.moves import move
+
+    root, aside = tmp_path / "photos", tmp_path / "aside"
+    (root / "a").mkdir(parents=True)
+    (aside / "a").mkdir(parents=True)
+    for name in ["keep.jpg", "copy.jpg", "other.jpg"]:
+        photos["coffee"].save(root / "a" / name)
+    (aside / "a" / "copy.jpg").write_bytes(b"already here")
+
+    images = [{"id": str(root / "a" / name), "path": str(root / "a" / name)} for name in ["keep.jpg", "copy.jpg", "other.jpg"]]
+    manifest, done, failed = move([{"keeper": images[0]["id"], "images": images}], aside, root=str(root))
+
+    assert not failed and [os.path.basename(entry["to"]) for entry in done] == ["copy (1).jpg", "other.jpg"]
+    assert (aside / "a" / "copy.jpg").read_bytes() == b"already here" and os.listdir(root / "a") == ["keep.jpg"]
+
+    # Something new now lives where other.jpg was
+    (root / "a" / "other.jpg").write_bytes(b"new file")
+    assert code(["undo", manifest]) == 3
+    assert (root / "a" / "other.jpg").read_bytes() == b"new file" and (aside / "a" / "other.jpg").exists()
+    assert (root / "a" / "copy.jpg").exists() and not (aside / "a" / "copy (1).jpg").exists()
+
+
+def test_progress_bar_on_terminal(tmp_path, photos, monkeypatch):
+    """
+    index shows a progress bar when standard error is a terminal, and none with --quiet.
+    """
+
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ["coffee", "rocket", "coins"]:
+        photos[name].save(folder / f"{name}.jpg")
+
+    def terminal(argv):
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        with os.fdopen(slave, "w") as stream:
+            monkeypatch.setattr(sys, "stderr", stream)
+            assert main(argv) == 0
+            stream.flush()
+            monkeypatch.undo()
+
+        output = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        os.close(master)
+        return output.decode(errors="replace")
+
+    shown = terminal(["index", str(folder), "--index", str(tmp_path / "a")])
+    assert "Hashing: 100%" in shown and "3/3" in shown
+
+    quiet = terminal(["index", str(folder), "--index", str(tmp_path / "b"), "--quiet"])
+    assert "Hashing" not in quiet and "added" not in quiet

@@ -1,0 +1,10 @@
+"""
+Runs the command line: python -m txtai_imagehash.
+"""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""
+Moves module: moves duplicates out of the way, keeping their relative paths, and puts them back from a
+manifest. Nothing is ever deleted.
+"""
+
+import json
+import os
+import shutil
+import time
+
+# Manifest format version
+VERSION = 1
+
+
+def plan(groups, target, root=None):
+    """
+    Plans the moves of every non-keeper of every group into a target folder, keeping paths relative to root.
+
+    Args:
+        groups: duplicate groups, see txtai_imagehash.dedup
+        target: folder that receives the duplicates
+        root: folder the relative paths start from; defaults to the common folder of all images in groups
+
+    Returns:
+        list of {"id", "from", "to", "bytes", "keeper", "group"}
+    """
+
+    target = os.path.abspath(target)
+    paths = [image["path"] for group in groups for image in group["images"] if image.get("path")]
+    if root is None and paths:
+        root = os.path.commonpath([os.path.dirname(os.path.abspath(path)) for path in paths])
+
+    moves, taken = [], set()
+    for number, group in enumerate(groups, start=1):
+        keeper = next((image for image in group["images"] if image["id"] == group["keeper"]), group["images"][0])
+        for image in group["images"]:
+            if image is keeper or not image.get("path"):
+                continue
+
+            source = os.path.abspath(image["path"])
+            relative = os.path.relpath(source, root) if root else source.lstrip(os.sep)
+            if relative.startswith(os.pardir + os.sep):
+                # Outside root: keep the whole path below the target
+                relative = os.path.splitdrive(source)[1].lstrip(os.sep)
+
+            destination = free(os.path.join(target, relative), taken)
+            taken.add(destination)
+            moves.append(
+                {"id": image["id"], "from": source, "to": destination, "bytes": image.get("bytes"), "keeper": keeper.get("path"), "group": number}
+            )
+
+    return moves
+
+
+def free(path, taken=()):
+    """
+    Finds a path that does not exist yet: path itself, else "name (1).ext", "name (2).ext", ...
+
+    Args:
+        path: wanted path
+        taken: paths already planned
+
+    Returns:
+        path
+    """
+
+    base, extension = os.path.splitext(path)
+    candidate, count = path, 0
+    while os.path.lexists(candidate) or candidate in taken:
+        count += 1
+        candidate = f"{base} ({count}){extension}"
+
+    return candidate
+
+
+def move(groups, target, root=None, index=None):
+    """
+    Moves every non-keeper into target, keeping relative paths, and writes a manifest first, so an interrupted
+    run can still be undone.
+
+    Args:
+        groups: duplicate groups, see txtai_imagehash.dedup
+        target: folder that receives the duplicates
+        root: folder the relative paths start from, see plan()
+        index: index path to record in the manifest
+
+    Returns:
+        (manifest path, list of moves done, list of (move, reason) that failed)
+    """
+
+    moves = plan(groups, target, root)
+    os.makedirs(target, exist_ok=True)
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    manifest = free(os.path.join(os.path.abspath(target), f"txtai-imagehash-manifest-{stamp}.json"))
+    content = {
+        "version": VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "target": os.path.abspath(target),
+        "root": root,
+        "index": index,
+        "moves": moves,
+    }
+    write(manifest, content)
+
+    done, failed = [], []
+    for entry in moves:
+        try:
+            os.makedirs(os.path.dirname(entry["to"]), exist_ok=True)
+            shutil.move(entry["from"], entry["to"])
+            done.append(entry)
+        except OSError as error:
+            failed.append((entry, error.strerror or str(error)))
+
+    return manifest, done, failed
+
+
+def undo(manifest):
+    """
+    Puts every file listed in a manifest back where it was. Files are never overwritten: a move whose original
+    path is taken again is reported and left alone.
+
+    Args:
+        manifest: manifest path written by move()
+
+    Returns:
+        (list of moves restored, list of (move, reason) not restored)
+    """
+
+    content = read(manifest)
+
+    restored, problems = [], []
+    for entry in content["moves"]:
+        source, destination = entry["to"], entry["from"]
+        if os.path.lexists(destination):
+            reason = "already in place" if not os.path.lexists(source) else f"{destination} exists, not overwritten"
+            problems.append((entry, reason))
+            continue
+        if not os.path.lexists(source):
+            problems.append((entry, f"{source} is missing"))
+            continue
+
+        try:
+            os.makedirs(os.path.dirname(destination), exist_ok=True)
+            shutil.move(source, destination)
+            restored.append(entry)
+            prune(os.path.dirname(source), content["target"])
+        except OSError as error:
+            problems.append((entry, error.strerror or str(error)))
+
+    return restored, problems
+
+
+def prune(folder, top):
+    """
+    Removes empty folders from folder up to, but not including, top.
+
+    Args:
+        folder: deepest folder
+        top: folder to stop at
+    """
+
+    folder, top = os.path.abspath(folder), os.path.abspath(top)
+    while folder != top and folder.startswith(top + os.sep):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+        folder = os.path.dirname(folder)
+
+
+def read(manifest):
+    """
+    Reads and validates a manifest.
+
+    Args:
+        manifest: manifest path
+
+    Returns:
+        manifest content
+    """
+
+    try:
+        with open(manifest, encoding="utf-8") as f:
+            content = json.load(f)
+    except OSError as error:
+        raise ValueError(f"{manifest}: cannot read manifest: {error.strerror or error}") from error
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{manifest}: not a txtai-imagehash manifest (not JSON: {error})") from error
+
+    if not isinstance(content, dict) or content.get("version") != VERSION or not isinstance(content.get("moves"), list):
+        raise ValueError(f"{manifest}: not a txtai-imagehash manifest (expected version {VERSION} with a list of moves)")
+
+    return content
+
+
+def write(path, content):
+    """
+    Writes a manifest atomically.
+
+    Args:
+        path: manifest path
+        content: manifest content
+    """
+
+    temporary = f"{path}.tmp"
+    with open(temporary, "w", encoding="utf-8") as f:
+        json.dump(content, f, indent=2)
+    os.replace(temporary, path)

@@ -1,0 +1,206 @@
+"""
+Report module: a self-contained HTML page of duplicate groups, thumbnails embedded as data URIs.
+"""
+
+import base64
+import html
+import os
+import time
+
+from io import BytesIO
+
+from PIL import Image
+
+from .images import ImageError, load
+
+# Longest thumbnail side in pixels
+THUMBNAIL = 240
+
+STYLE = """
+:root { --keep: #1a7f37; --dup: #9a6700; --line: #d0d7de; --muted: #57606a; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1f2328; background: #f6f8fa; }
+header { padding: 20px 28px; background: #fff; border-bottom: 1px solid var(--line); }
+h1 { font-size: 20px; margin: 0 0 6px; }
+.summary { color: var(--muted); margin: 0; }
+.summary b { color: #1f2328; }
+main { padding: 20px 28px; }
+.group { background: #fff; border: 1px solid var(--line); border-radius: 8px; margin: 0 0 18px; padding: 12px 16px 16px; }
+.group h2 { font-size: 15px; margin: 0 0 10px; }
+.group h2 span { color: var(--muted); font-weight: normal; }
+.images { display: flex; flex-wrap: wrap; gap: 14px; }
+figure { margin: 0; width: 264px; border: 2px solid var(--line); border-radius: 6px; padding: 10px; background: #fff; }
+figure.keeper { border-color: var(--keep); }
+.frame { height: 240px; display: flex; align-items: center; justify-content: center; background: #eaeef2; border-radius: 4px; }
+.frame img { max-width: 240px; max-height: 240px; display: block; }
+.missing { color: #cf222e; padding: 8px; text-align: center; }
+figcaption { margin-top: 8px; font-size: 12.5px; }
+.badge { display: inline-block; font-size: 11px; font-weight: 600; padding: 1px 7px; border-radius: 10px; color: #fff; background: var(--dup); }
+.keeper .badge { background: var(--keep); }
+.name { font-weight: 600; word-break: break-all; margin: 4px 0 2px; }
+.meta { color: var(--muted); }
+.path { color: var(--muted); font-size: 11.5px; word-break: break-all; }
+code { font-size: 11.5px; }
+.empty { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 24px; }
+"""
+
+
+def thumbnail(path, size=THUMBNAIL):
+    """
+    Makes a JPEG thumbnail of an image as a data URI.
+
+    Args:
+        path: image path
+        size: longest side in pixels
+
+    Returns:
+        data URI string
+    """
+
+    try:
+        # Reduced-scale JPEG decoding: much faster for camera photos, same thumbnail
+        image = Image.open(path)
+        image.draft("RGB", (size * 2, size * 2))
+    except Exception:  # pylint: disable=W0703
+        # load() reports the reason
+        image = path
+
+    image = load(image, exif=True, name=path)
+    if image.mode not in ("RGB", "L"):
+        # Flatten transparency onto white
+        rgba = image.convert("RGBA")
+        image = Image.new("RGB", rgba.size, (255, 255, 255))
+        image.paste(rgba, mask=rgba.split()[3])
+
+    image = image.copy()
+    image.thumbnail((size, size))
+    output = BytesIO()
+    image.convert("RGB").save(output, format="JPEG", quality=82)
+    return "data:image/jpeg;base64," + base64.b64encode(output.getvalue()).decode("ascii")
+
+
+def humanize(count):
+    """
+    Formats a byte count for people.
+
+    Args:
+        count: number of bytes or None
+
+    Returns:
+        string like "1.2 MB"
+    """
+
+    if count is None:
+        return "size unknown"
+
+    value = float(count)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+
+    return f"{value:.1f} TB"
+
+
+def figure(image, keeper, root=None):
+    """
+    Renders one image of a group.
+
+    Args:
+        image: image dict of a group
+        keeper: True if this image is the group's keeper
+        root: folder that paths are shown relative to, when they are inside it
+
+    Returns:
+        HTML string
+    """
+
+    path = image.get("path") or ""
+    try:
+        frame = f'<img class="thumb" alt="{html.escape(os.path.basename(path))}" src="{thumbnail(path)}">'
+    except ImageError as error:
+        frame = f'<div class="missing">No thumbnail: {html.escape(error.reason)}</div>'
+
+    width, height = image.get("width"), image.get("height")
+    dimensions = f"{width} &times; {height}" if width and height else "size unknown"
+    shown = path
+    if root and path.startswith(str(root).rstrip(os.sep) + os.sep):
+        shown = os.path.relpath(path, root)
+
+    badge = "KEEP" if keeper else f"duplicate &middot; distance {html.escape(str(image.get('distance')))}"
+
+    return (
+        f'<figure class="{"keeper" if keeper else "duplicate"}" data-id="{html.escape(str(image.get("id")))}">'
+        f'<div class="frame">{frame}</div>'
+        "<figcaption>"
+        f'<span class="badge">{badge}</span>'
+        f'<div class="name">{html.escape(os.path.basename(path) or str(image.get("id")))}</div>'
+        f'<div class="meta">{dimensions} &middot; {humanize(image.get("bytes"))}</div>'
+        f'<div class="path" title="{html.escape(path)}">{html.escape(shown)}</div>'
+        f'<code>{html.escape(str(image.get("hash") or ""))}</code>'
+        "</figcaption></figure>"
+    )
+
+
+def render(groups, title="Duplicate images", source=None):
+    """
+    Renders duplicate groups as a self-contained HTML page: no external files, thumbnails embedded.
+
+    Args:
+        groups: duplicate groups, see txtai_imagehash.dedup
+        title: page title
+        source: optional description of what was searched (folder or index path); paths inside a source folder
+                are shown relative to it
+
+    Returns:
+        HTML string
+    """
+
+    duplicates = sum(len(group["images"]) - 1 for group in groups)
+    reclaimable = sum(image.get("bytes") or 0 for group in groups for image in group["images"] if image["id"] != group["keeper"])
+
+    sections = []
+    for number, group in enumerate(groups, start=1):
+        root = source if source and os.path.isdir(str(source)) else None
+        figures = "".join(figure(image, image["id"] == group["keeper"], root) for image in group["images"])
+        count = len(group["images"])
+        sections.append(
+            f'<section class="group" data-group="{number}"><h2>Group {number} <span>&middot; {count} images, '
+            f"{count - 1} duplicate{'s' if count > 2 else ''}</span></h2>"
+            f'<div class="images">{figures}</div></section>'
+        )
+
+    body = "".join(sections) if sections else '<div class="empty">No duplicates found.</div>'
+    where = f" in <b>{html.escape(str(source))}</b>" if source else ""
+
+    return (
+        "<!DOCTYPE html>\n"
+        f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
+        f'<header><h1>{html.escape(title)}</h1><p class="summary" data-groups="{len(groups)}">'
+        f"<b>{len(groups)}</b> group{'' if len(groups) == 1 else 's'}, <b>{duplicates}</b> duplicate{'' if duplicates == 1 else 's'}"
+        f"{where} &middot; <b>{humanize(reclaimable)}</b> in duplicates &middot; the keeper of each group is marked "
+        f'<span class="badge" style="background: var(--keep)">KEEP</span> &middot; generated {time.strftime("%Y-%m-%d %H:%M")} by txtai-imagehash</p>'
+        f"</header><main>{body}</main></body></html>\n"
+    )
+
+
+def write(groups, path, title="Duplicate images", source=None):
+    """
+    Writes the HTML report of duplicate groups to a file.
+
+    Args:
+        groups: duplicate groups, see txtai_imagehash.dedup
+        path: output file path
+        title: page title
+        source: optional description of what was searched
+
+    Returns:
+        absolute path of the report
+    """
+
+    content = render(groups, title, source)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(content)
+
+    return os.path.abspath(path)
