@@ -86,3 +86,20 @@ def test_injection_never_executes(photos):
 
     assert embeddings.count() == 2
     assert len(embeddings.search(query("0" * 16, limit=10))) == 2
+
+
+@given(st.text(max_size=40))
+def test_any_select_is_columns_or_rejected(text):
+    """
+    Property: select text is accepted only as a list of column names, so it cannot add clauses or statements.
+    """
+
+    names = [part.strip() for part in text.split(",")]
+    plain = all(name.isascii() and (name == "*" or name.replace("_", "a").isalnum() and not name[0].isdigit()) for name in names)
+
+    if plain and text.strip() and "*" not in names[1:]:
+        sql = query("ab", select=text)
+        assert sql.startswith(f"select {text}, distance(text, 'ab') distance from txtai order by")
+    else:
+        with pytest.raises(ValueError):
+            query("ab", select=text)

@@ -175,3 +175,16 @@ def test_save_load_upsert_delete(folder, tmp_path):
     embeddings.load(str(tmp_path / "index"))
     assert embeddings.count() == len(files) - 1
     assert embeddings.search(query(value, select="id", maxdistance=0)) == []
+
+
+def test_original_bytes_kept_for_opened_images(folder):
+    """
+    A PIL image opened from a file is stored as that file's bytes, not re-encoded.
+    """
+
+    path = folder / "rocket.jpg"
+    embeddings = Embeddings(config())
+    embeddings.index(documents([Image.open(path)]))
+
+    stored = embeddings.search("select object from txtai")[0]["object"]
+    assert stored.fp.getvalue() == path.read_bytes()

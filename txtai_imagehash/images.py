@@ -6,7 +6,12 @@ import os
 
 from io import BytesIO
 
+import numpy as np
+
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Background that transparent pixels are composited onto by convert()
+BACKGROUND = (255, 255, 255)
 
 
 class ImageError(ValueError):
@@ -89,12 +94,27 @@ def read(source):
         if hasattr(source, "read"):
             return source.read()
     except OSError as e:
-        raise ImageError(describe(source), e.strerror or str(e)) from e
+        raise ImageError(describe(source), failure(e)) from e
 
     raise ImageError(describe(source), f"unsupported image source type {type(source).__name__}")
 
 
-def load(source, exif=False, name=None):
+def failure(error):
+    """
+    Short reason for a file system error.
+
+    Args:
+        error: OSError
+
+    Returns:
+        reason string
+    """
+
+    reasons = {FileNotFoundError: "file not found", IsADirectoryError: "is a directory", PermissionError: "permission denied"}
+    return reasons.get(type(error), error.strerror or str(error))
+
+
+def load(source, exif=False, name=None, normalize=False):
     """
     Opens an image source as a decoded PIL image. Decoding happens here, so a truncated or corrupt file
     fails now with an ImageError instead of later inside a hash function.
@@ -104,6 +124,7 @@ def load(source, exif=False, name=None):
         exif: apply the EXIF orientation tag if True; False (default) hashes the pixels as stored, as
               txtai.pipeline.ImageHash does
         name: name of the source for error messages, defaults to describe(source)
+        normalize: convert to 8-bit RGB or L first (see convert()); False (default) keeps the stored mode
 
     Returns:
         PIL image
@@ -120,41 +141,101 @@ def load(source, exif=False, name=None):
         else:
             raise ImageError(name, f"unsupported image source type {type(source).__name__}")
 
+        # Pillow refuses images over twice its pixel limit; also refuse those between once and twice, so that
+        # memory per image stays bounded by Image.MAX_IMAGE_PIXELS (raise it to accept larger images)
+        limit = Image.MAX_IMAGE_PIXELS
+        if limit and image.width * image.height > limit:
+            raise ImageError(name, f"too many pixels: {image.width}x{image.height} is over the limit of {limit} (PIL.Image.MAX_IMAGE_PIXELS)")
+
         image.load()
-        return ImageOps.exif_transpose(image) if exif else image
+        image = ImageOps.exif_transpose(image) if exif else image
+        return convert(image) if normalize else image
 
     except ImageError:
         raise
-    except FileNotFoundError as e:
-        raise ImageError(name, "file not found") from e
-    except IsADirectoryError as e:
-        raise ImageError(name, "is a directory") from e
-    except PermissionError as e:
-        raise ImageError(name, "permission denied") from e
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+        raise ImageError(name, failure(e)) from e
     except UnidentifiedImageError as e:
-        raise ImageError(name, "not a recognized image format") from e
+        raise ImageError(name, "empty file" if empty(source) else "not a recognized image format") from e
     except Image.DecompressionBombError as e:
-        raise ImageError(name, f"too many pixels (decompression bomb limit): {e}") from e
+        raise ImageError(name, f"too many pixels: {e}") from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageError(name, f"cannot decode image: {e}") from e
 
 
-def encoded(source, exif=False):
+def convert(image):
     """
-    Opens an image source and keeps its original encoded bytes on the image, so that storing it in an
-    index (see txtai_imagehash.encoder.ImageEncoder) writes the original file, not a re-encoding. An image
-    created in memory has no encoded form and no format: it is stored as PNG.
+    Converts an image to 8-bit pixels with no transparency: transparent pixels are composited onto white,
+    16 and 32-bit grey levels are scaled to 8 bits, CMYK, palette and other modes become RGB.
+
+    Args:
+        image: PIL image
+
+    Returns:
+        PIL image in mode RGB or L
+    """
+
+    mode = image.mode
+    if mode in ("RGB", "L"):
+        return image
+
+    # Transparency: composite on a white background
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+
+    # High bit depth grey levels: scale to 8 bits by the range of the stored type
+    if mode.startswith("I") or mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or values.max() <= 65535 else values.max()
+        top = 1.0 if mode == "F" and values.max() <= 1.0 else top
+        return Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+
+    return image.convert("RGB")
+
+
+def empty(source):
+    """
+    Checks if an image source holds no bytes.
 
     Args:
         source: path, PIL image, bytes or binary file object
-        exif: apply the EXIF orientation tag if True
+
+    Returns:
+        True if source is an empty file or empty bytes
+    """
+
+    if isinstance(source, (str, os.PathLike)):
+        return os.path.isfile(source) and os.path.getsize(source) == 0
+    if isinstance(source, BytesIO):
+        return not source.getbuffer().nbytes
+    return isinstance(source, (bytes, bytearray, memoryview)) and not len(source)
+
+
+def encoded(source):
+    """
+    Opens an image source and keeps its original encoded bytes on the image, so that storing it in an
+    index (see txtai_imagehash.encoder.ImageEncoder) writes the original file, not a re-encoding. An image
+    created in memory has no encoded form and no format: it is stored as PNG. Pixels are as stored: hash
+    pipelines apply EXIF orientation and mode conversion themselves.
+
+    Args:
+        source: path, PIL image, bytes or binary file object
 
     Returns:
         PIL image with an `encoded` attribute holding bytes
     """
 
     if isinstance(source, Image.Image):
-        image = load(source, exif)
+        image = load(source)
+
+        # Opened from a file: keep that file's bytes
+        if image.format and path(image) and os.path.isfile(path(image)):
+            image.encoded = read(path(image))
+            return image
+
+        # Opened from memory: txtai's encoder saves it again in its format
         if image.format:
             return image
 
@@ -164,7 +245,7 @@ def encoded(source, exif=False):
     else:
         data = read(source)
 
-    image = load(BytesIO(data), exif, describe(source))
+    image = load(BytesIO(data), name=describe(source))
     image.encoded = data
 
     # Keep the source's name for error messages and metadata

@@ -16,7 +16,7 @@ class ImageHash(Pipeline):
     for any image source (path, pathlib path, PIL image, bytes, binary file object).
     """
 
-    def __init__(self, algorithm="average", size=8, strings=True, exif=False):
+    def __init__(self, algorithm="average", size=8, strings=True, exif=False, normalize=False):
         """
         Creates an ImageHash pipeline.
 
@@ -25,6 +25,8 @@ class ImageHash(Pipeline):
             size: hash size
             strings: outputs hex strings if True (default), otherwise numpy float32 arrays of bits
             exif: apply EXIF orientation before hashing; False (default) matches txtai.pipeline.ImageHash
+            normalize: hash 8-bit pixels with transparency composited on white (see images.convert); False
+                       (default) hashes the stored pixels as txtai.pipeline.ImageHash does
         """
 
         # Fail on a bad algorithm now, not on the first image
@@ -34,6 +36,7 @@ class ImageHash(Pipeline):
         self.size = size
         self.strings = strings
         self.exif = exif
+        self.normalize = normalize
 
     def __call__(self, images):
         """
@@ -61,5 +64,5 @@ class ImageHash(Pipeline):
             hex string or numpy float32 array, depending on strings
         """
 
-        values = bits(load(image, self.exif), self.algorithm, self.size)
+        values = bits(load(image, self.exif, normalize=self.normalize), self.algorithm, self.size)
         return tohex(values) if self.strings else values.astype(np.float32)

@@ -1,0 +1,197 @@
+"""
+Storage module: crash-safe save and load of Embeddings indexes.
+
+An index at PATH is a symbolic link to a complete version directory in `.PATH.versions/` beside it. save() writes a
+new version, marks it complete, then swaps the link in one atomic rename, so a process killed at any point leaves
+PATH pointing at the previous complete version. Readers resolve the link once and load one version.
+"""
+
+import os
+import shutil
+import time
+import uuid
+
+from txtai import Embeddings
+
+# Written into a version directory once it is completely saved
+MARKER = ".complete"
+
+# Older versions kept after a save, for readers still loading them
+KEEP = 2
+
+
+def save(embeddings, path):
+    """
+    Saves an index at path atomically: the previous version stays loadable until the new one is complete.
+
+    Args:
+        embeddings: txtai Embeddings instance
+        path: index path (a directory link managed by this module)
+
+    Returns:
+        directory of the new version
+    """
+
+    path = os.path.abspath(path)
+    store = versions(path)
+    os.makedirs(store, exist_ok=True)
+
+    # An index saved by plain txtai at path: keep it as a version, so the link can take its place
+    if os.path.isdir(path) and not os.path.islink(path):
+        legacy = os.path.join(store, name())
+        os.rename(path, legacy)
+        mark(legacy)
+        link(legacy, path)
+
+    # Write the new version completely, then switch the link to it
+    version = os.path.join(store, name())
+    embeddings.save(version)
+    mark(version)
+    link(version, path)
+
+    prune(store, version)
+    return version
+
+
+def load(path, embeddings=None):
+    """
+    Loads the current version of an index saved with save(), or any plain txtai index directory.
+
+    Args:
+        path: index path
+        embeddings: Embeddings instance to load into, defaults to a new one
+
+    Returns:
+        Embeddings
+    """
+
+    embeddings = embeddings if embeddings else Embeddings()
+    embeddings.load(current(path))
+    return embeddings
+
+
+def current(path):
+    """
+    Resolves the directory of the current complete version of an index.
+
+    Args:
+        path: index path
+
+    Returns:
+        directory to load
+    """
+
+    path = os.path.abspath(path)
+    if os.path.exists(path):
+        return os.path.realpath(path)
+
+    # Link missing (a crash during the first conversion of a plain directory): newest complete version
+    store = versions(path)
+    complete = [x for x in sorted(os.listdir(store)) if os.path.exists(os.path.join(store, x, MARKER))] if os.path.isdir(store) else []
+    if not complete:
+        raise FileNotFoundError(f"{path}: no index found")
+
+    return os.path.join(store, complete[-1])
+
+
+def exists(path):
+    """
+    Checks if an index exists at path.
+
+    Args:
+        path: index path
+
+    Returns:
+        True if an index can be loaded from path
+    """
+
+    try:
+        return Embeddings().exists(current(path))
+    except FileNotFoundError:
+        return False
+
+
+def versions(path):
+    """
+    Directory holding the versions of the index at path.
+
+    Args:
+        path: absolute index path
+
+    Returns:
+        versions directory
+    """
+
+    parent, base = os.path.split(path)
+    return os.path.join(parent, f".{base}.versions")
+
+
+def name():
+    """
+    New version name: sorts by creation time, unique across processes.
+
+    Returns:
+        version directory name
+    """
+
+    return f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+
+
+def mark(version):
+    """
+    Marks a version complete, after its files are flushed to disk.
+
+    Args:
+        version: version directory
+    """
+
+    for root, _, files in os.walk(version):
+        for file in files:
+            with open(os.path.join(root, file), "rb") as f:
+                os.fsync(f.fileno())
+
+    with open(os.path.join(version, MARKER), "w", encoding="utf-8") as f:
+        f.write(str(time.time()))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def link(version, path):
+    """
+    Points path at version in one atomic rename.
+
+    Args:
+        version: version directory
+        path: index path
+    """
+
+    temp = f"{path}.link-{uuid.uuid4().hex[:8]}"
+    os.symlink(os.path.relpath(version, os.path.dirname(path)), temp)
+    os.replace(temp, path)
+
+    # Persist the rename
+    directory = os.open(os.path.dirname(path), os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def prune(store, version):
+    """
+    Removes incomplete versions left by crashed writers and all but the newest complete ones.
+
+    Args:
+        store: versions directory
+        version: the current version, never removed
+    """
+
+    entries = sorted(os.listdir(store))
+    complete = [x for x in entries if os.path.exists(os.path.join(store, x, MARKER))]
+    keep = set(complete[-(KEEP + 1) :]) | {os.path.basename(version)}
+
+    # Incomplete versions newer than the current one may belong to a writer still running
+    newest = os.path.basename(version)
+    for entry in entries:
+        if entry not in keep and (entry in complete or entry < newest):
+            shutil.rmtree(os.path.join(store, entry), ignore_errors=True)
