@@ -16,7 +16,7 @@ COLUMNS = re.compile(r"\s*(\*|[A-Za-z_][A-Za-z0-9_]*)(\s*,\s*[A-Za-z_][A-Za-z0-9
 MAXLENGTH = 1024
 
 
-def query(hash, select="id, object", metric="distance", limit=None, maxdistance=None):
+def query(hash, select="id, object", metric="distance", limit=None, maxdistance=None, cluster=False):
     """
     Builds the SQL query that ranks rows by distance to a hash, nearest first. Each row carries its
     distance in a column named after the metric.
@@ -27,6 +27,9 @@ def query(hash, select="id, object", metric="distance", limit=None, maxdistance=
         metric: "distance" (Levenshtein on hex, the recipe's) or "hamming" (differing bits)
         limit: maximum number of rows, defaults to txtai's search limit
         maxdistance: only return rows at this distance or less
+        cluster: True for a txtai API cluster: also selects the ORDER BY expression itself (a column named
+                 like "distance(text, 'HASH')"), as txtai only re-sorts the merged shard results by a
+                 selected ORDER BY column
 
     Returns:
         SQL string for Embeddings.search
@@ -50,7 +53,7 @@ def query(hash, select="id, object", metric="distance", limit=None, maxdistance=
     if maxdistance is not None:
         where.append(f"{expression} <= {maxdistance}")
 
-    sql = f"select {select}, {expression} {metric} from txtai"
+    sql = f"select {select}, {expression} {metric}{f', {expression}' if cluster else ''} from txtai"
     sql += f" where {' and '.join(where)}" if where else ""
     sql += f" order by {expression}"
     sql += f" limit {limit}" if limit is not None else ""
