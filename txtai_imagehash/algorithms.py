@@ -7,6 +7,8 @@ import re
 import imagehash
 import numpy as np
 
+from .combined import combined
+
 # Hash algorithms of txtai.pipeline.ImageHash, computed by the imagehash library exactly as txtai does
 ALGORITHMS = {
     "average": imagehash.average_hash,
@@ -14,6 +16,8 @@ ALGORITHMS = {
     "difference": imagehash.dhash,
     "wavelet": imagehash.whash,
     "color": imagehash.colorhash,
+    # Not in txtai: horizontal difference + vertical difference + perceptual bits, 3 x 64 bits for size 8
+    "combined": combined,
 }
 
 HEX = re.compile(r"[0-9a-fA-F]+")

@@ -1,0 +1,318 @@
+"""
+Stage 1 search: the combined hash, dihedral query expansion, border trimming, build() and search().
+"""
+
+import imagehash
+import numpy as np
+import pytest
+
+from PIL import Image
+from txtai import Embeddings
+
+import txtai_imagehash
+
+from txtai_imagehash import ImageError, ImageHash, config, documents, query
+from txtai_imagehash.algorithms import ALGORITHMS, bits, fromhex, tohex
+from txtai_imagehash.attacks import attack, border, distractors
+from txtai_imagehash.combined import TRANSFORMS, combined, dihedral, thumbnail
+from txtai_imagehash.search import THRESHOLDS, TRIMMED, Hasher, build, search
+from txtai_imagehash.trim import trim
+
+# Attacks stage 1 must see through where the recipe does not
+ROBUST = ["hflip", "rot90", "border5", "caption"]
+
+# PIL transposes matching combined.TRANSFORMS (transpose, flip left-right, flip up-down), in order
+TRANSPOSES = [
+    None,
+    Image.Transpose.FLIP_TOP_BOTTOM,
+    Image.Transpose.FLIP_LEFT_RIGHT,
+    Image.Transpose.ROTATE_180,
+    Image.Transpose.TRANSPOSE,
+    Image.Transpose.ROTATE_90,
+    Image.Transpose.ROTATE_270,
+    Image.Transpose.TRANSVERSE,
+]
+
+
+@pytest.fixture(scope="module")
+def index(photos):
+    """
+    Stage 1 index of the photos, SQL path.
+    """
+
+    return build(list(photos.items()))
+
+
+@pytest.fixture(scope="module")
+def recipe(photos):
+    """
+    The recipe's index of the photos: average hash, Levenshtein distance on hex.
+    """
+
+    embeddings = Embeddings(config())
+    embeddings.index(documents(list(photos.items())))
+    return embeddings
+
+
+def definition(image, size=8):
+    """
+    The combined hash written out from its definition, independently of txtai_imagehash.combined.
+    """
+
+    side = 4 * size
+    grey = np.asarray(image.convert("L").resize((side, side), Image.Resampling.LANCZOS), dtype=np.float32)
+    small = Image.fromarray(grey, mode="F")
+
+    horizontal = np.asarray(small.resize((size + 1, size), Image.Resampling.BOX))
+    vertical = np.asarray(small.resize((size, size + 1), Image.Resampling.BOX))
+    return np.concatenate(
+        [
+            np.array([[horizontal[y, x] > horizontal[y, x + 1] for x in range(size)] for y in range(size)]).reshape(-1),
+            np.array([[vertical[y, x] > vertical[y + 1, x] for x in range(size)] for y in range(size)]).reshape(-1),
+            imagehash.phash(image, size).hash.reshape(-1),
+        ]
+    )
+
+
+def test_combined_definition(photos):
+    """
+    The combined hash is 192 bits: horizontal difference, vertical difference and perceptual (imagehash.phash) bits of
+    one 32x32 Lanczos thumbnail, through the registry, bits() and the ImageHash pipeline.
+    """
+
+    for image in photos.values():
+        expected = definition(image)
+        assert len(expected) == 192
+        assert np.array_equal(combined(image).hash.reshape(-1), expected)
+        assert np.array_equal(bits(image, "combined"), expected)
+        assert ImageHash("combined")(image) == tohex(expected)
+
+    # The five txtai algorithms are imagehash's, untouched
+    assert ALGORITHMS["average"] is imagehash.average_hash and ALGORITHMS["perceptual"] is imagehash.phash
+    assert ALGORITHMS["difference"] is imagehash.dhash and ALGORITHMS["wavelet"] is imagehash.whash
+    assert ALGORITHMS["color"] is imagehash.colorhash
+
+
+def test_dihedral(photos):
+    """
+    The 8 hashes of one thumbnail's flips and rotations are the hashes of the flipped and rotated images.
+    """
+
+    assert len(set(TRANSFORMS)) == 8
+    for name in ["astronaut", "coffee", "rocket"]:
+        image = photos[name]
+        hashes = dihedral(thumbnail(image))
+        assert hashes.shape == (8, 192)
+        assert len({tohex(x) for x in hashes}) == 8
+
+        # Equal up to a few bits: Pillow's resampling of a transposed image can differ in the last decimals
+        for x, method in enumerate(TRANSPOSES):
+            expected = combined(image if method is None else image.transpose(method)).hash.reshape(-1)
+            distances = (hashes != expected).sum(axis=1)
+            assert distances[x] <= 4 and distances.argmin() == x, (name, x, distances)
+
+        assert np.array_equal(hashes[0], combined(image).hash.reshape(-1))
+
+
+def test_trim(photos):
+    """
+    Trimming finds a uniform border, leaves photos without one alone and strips at most 30% per side.
+    """
+
+    image = photos["coffee"]
+    framed = border(image, 0.05, (255, 255, 255))
+    left, top, right, bottom = trim(framed)
+    x, y = round(image.width * 0.05), round(image.height * 0.05)
+    assert abs(left - x) <= 1 and abs(top - y) <= 1
+    assert abs(right - (x + image.width)) <= 1 and abs(bottom - (y + image.height)) <= 1
+
+    assert trim(photos["astronaut"]) == (0, 0) + photos["astronaut"].size
+
+    # A wide border: stripped up to 30% per side only
+    wide = border(image, 1.0, (0, 0, 0))
+    left, top, right, bottom = trim(wide)
+    assert 0.29 * wide.width <= left <= 0.3 * wide.width and 0.29 * wide.width <= wide.width - right <= 0.3 * wide.width
+    assert 0.29 * wide.height <= top <= 0.3 * wide.height
+
+    # A flat image: every side stripped up to the limit
+    assert trim(Image.new("RGB", (50, 40), (10, 20, 30))) == (15, 12, 35, 28)
+
+
+def test_trimmed_query(photos):
+    """
+    A 5% border moves the combined hash past the default threshold; the query's trimmed hash brings it back within a
+    few bits of the original.
+    """
+
+    for name in ["coffee", "rocket", "astronaut", "camera"]:
+        original = fromhex(Hasher()(photos[name])[0])
+        framed = border(photos[name], 0.05)
+
+        distances = {}
+        for trimmed in (False, True):
+            hashes = Hasher(trim=trimmed).expand(framed)
+            distances[trimmed] = min(int((fromhex(value) != original).sum()) for value in hashes)
+
+        assert distances[False] > THRESHOLDS["combined"] and distances[True] <= 8, (name, distances)
+
+
+def test_build_rows(index, photos):
+    """
+    build() stores a raw row per image and a trimmed row for images with a border, both with the image id, and
+    the SQL path (query builder, hamming) works on them.
+    """
+
+    rows = index.search("select id, image, text from txtai", 100)
+    images = {row["image"] for row in rows}
+    assert images == set(photos)
+
+    for row in rows:
+        assert len(fromhex(row["text"])) == 192
+        assert row["id"] in (row["image"], f"{row['image']}{TRIMMED}")
+
+    # The raw row of an indexed image is at hamming distance 0
+    expected = ImageHash("combined", exif=True)(photos["coffee"])
+    result = index.search(query(expected, select="id, image", metric="hamming", limit=1))[0]
+    assert result["id"] == "coffee" and result["hamming"] == 0
+
+
+def test_robust(index, recipe, photos):
+    """
+    Stage 1 finds the original through a flip, a rotation by 90 degrees, a 5% border and a caption bar, within the
+    default threshold, where the recipe's top result is a different photo.
+    """
+
+    for name in ROBUST:
+        failures = []
+        for key, image in photos.items():
+            attacked = attack(image, name)
+
+            results = search(index, attacked)
+            assert results and results[0]["id"] == key, (name, key, results[:3])
+            assert results[0]["distance"] <= THRESHOLDS["combined"]
+
+            top = recipe.search(query(ImageHash()(attacked), select="id", limit=1))[0]["id"]
+            if top != key:
+                failures.append(key)
+
+        # The recipe misses some of them
+        assert failures, name
+
+
+def test_unrelated(index, photos):
+    """
+    Unrelated photos and distractors stay above the default threshold.
+    """
+
+    for key, image in photos.items():
+        results = search(index, image)
+        assert [row["id"] for row in results] == [key]
+        assert results[0]["distance"] == 0
+
+    for image in distractors(12).values():
+        assert not search(index, image)
+
+    # Ranking everything gives every photo a distance above the threshold
+    results = search(index, photos["coffee"], limit=100, maxdistance=192)
+    assert len(results) == len(photos)
+    assert all(row["distance"] > THRESHOLDS["combined"] for row in results[1:])
+
+
+def test_vectors(photos, index):
+    """
+    The binary vector path returns the same images and distances as the SQL path.
+    """
+
+    vectors = build(list(photos.items()), vectors=True)
+    assert vectors.ann is not None
+
+    for key in ["astronaut", "rocket", "page"]:
+        for name in ["rot90", "border5", "crop80"]:
+            attacked = attack(photos[key], name)
+            expected = search(index, attacked, limit=3, maxdistance=192)
+            assert search(vectors, attacked, limit=3, maxdistance=192) == expected
+
+
+def test_recipe_index(recipe, photos):
+    """
+    search() works on a plain recipe index (average hash): flips and rotations found by query expansion.
+    """
+
+    for key in ["coffee", "chelsea", "rocket"]:
+        for name in ["hflip", "rot90"]:
+            results = search(recipe, attack(photos[key], name))
+            assert results and results[0]["id"] == key and results[0]["distance"] <= THRESHOLDS["average"]
+
+
+def test_exif(tmp_path, photos):
+    """
+    EXIF orientation is applied before hashing: a photo stored sideways with an orientation tag hashes as upright.
+    """
+
+    image = photos["chelsea"]
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    image.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "sideways.jpg", exif=exif, quality=95)
+    image.save(tmp_path / "upright.jpg", quality=95)
+
+    embeddings = build([str(tmp_path / "sideways.jpg"), str(tmp_path / "upright.jpg")])
+    rows = {row["id"]: fromhex(row["text"]) for row in embeddings.search("select id, text from txtai where id in ('0', '1')")}
+    assert (rows["0"] != rows["1"]).sum() <= 8
+
+    # Without EXIF orientation, the stored pixels are sideways
+    plain = build([str(tmp_path / "sideways.jpg")], exif=False)
+    assert (fromhex(plain.search("select text from txtai where id = '0'")[0]["text"]) != rows["1"]).sum() > 40
+
+
+def test_errors(tmp_path, photos):
+    """
+    A broken image is skipped with an error naming it; a broken query raises one.
+    """
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    photos["coffee"].save(tmp_path / "coffee.png")
+
+    errors = []
+    embeddings = build([str(broken), str(tmp_path / "coffee.png")], errors=errors)
+    assert len(errors) == 1 and str(broken) in str(errors[0])
+    assert search(embeddings, str(tmp_path / "coffee.png"))[0]["id"] == 1
+
+    with pytest.raises(ImageError, match="broken.jpg"):
+        search(embeddings, str(broken))
+
+
+def test_yaml(tmp_path, photos):
+    """
+    The combined hash from YAML: the shipped application with the pipeline set to combined and the hash settings in
+    the embeddings configuration indexes paths through its workflow, and search() finds a flipped copy in it.
+    """
+
+    # pylint: disable=C0415
+    from txtai.app import Application
+
+    from txtai_imagehash.workflow import APPLICATION
+
+    config = Application.read(APPLICATION)
+    config["txtai_imagehash.ImageHash"] = {"algorithm": "combined", "size": 8, "exif": True}
+    config["embeddings"]["imagehash"] = {"algorithm": "combined", "size": 8, "exif": True}
+    app = Application(config)
+
+    files = []
+    for name in ["coffee", "rocket", "astronaut"]:
+        photos[name].save(tmp_path / f"{name}.png")
+        files.append(str(tmp_path / f"{name}.png"))
+
+    results = list(app.workflow("index", files))
+    assert all(len(result["text"]) == 48 for result in results)
+
+    results = search(app.embeddings, attack(photos["rocket"], "hflip"))
+    assert results[0]["id"] == str(tmp_path / "rocket.png")
+
+
+def test_exports():
+    """
+    build and search are public names.
+    """
+
+    assert txtai_imagehash.build is build and txtai_imagehash.search is search
