@@ -7,10 +7,13 @@ import os
 import numpy as np
 import pytest
 
+# No model hub, ever: the tests use models shipped in packages (set before txtai imports huggingface_hub)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# pylint: disable=C0413
 from PIL import Image, ImageDraw
 
-# No model hub, ever: the tests use models shipped in packages
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from txtai_imagehash.attacks import middle
 
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina", "camera", "coins", "horse", "page", "clock"]
 
@@ -89,9 +92,4 @@ def crop(image):
     Crops the middle of an image exactly as txtai's near-duplicate image example does.
     """
 
-    width, height = image.size
-    left = (width - width / 3) / 2
-    top = (height - height / 1.35) / 2
-    right = (width + width / 3) / 2
-    bottom = (height + height / 1.35) / 2
-    return image.crop((left, top, right, bottom))
+    return middle(image)

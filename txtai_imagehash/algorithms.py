@@ -2,10 +2,13 @@
 Algorithms module: the image hash algorithms, name -> function(image, size) -> bits, and hex encoding.
 """
 
+import functools
 import re
 
 import imagehash
 import numpy as np
+
+from PIL import Image
 
 from .combined import combined
 
@@ -65,6 +68,24 @@ def bits(image, algorithm="average", size=8):
     """
 
     return np.asarray(resolve(algorithm)(image, size).hash, dtype=bool).reshape(-1)
+
+
+@functools.lru_cache(maxsize=None)
+def nbits(algorithm="average", size=8):
+    """
+    Number of bits in a hash of an algorithm and size, measured once on a small gradient image so that any
+    registered algorithm works.
+
+    Args:
+        algorithm: algorithm name
+        size: hash size
+
+    Returns:
+        number of bits
+    """
+
+    gradient = np.add.outer(np.arange(64), np.arange(64)).astype(np.uint8) * 2
+    return len(bits(Image.fromarray(gradient).convert("RGB"), algorithm, size))
 
 
 def tohex(values):

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 from txtai import Embeddings
 
-from .algorithms import resolve, tohex
+from .algorithms import nbits, resolve, tohex
 from .combined import dihedral, thumbnail
 from .images import ImageError, encoded, load, path
 from .index import config
@@ -193,11 +193,7 @@ class Hasher:
             number of bits
         """
 
-        if not hasattr(self, "count"):
-            gradient = np.add.outer(np.arange(64), np.arange(64)).astype(np.uint8) * 2
-            self.count = len(self.bits(Image.fromarray(gradient).convert("RGB")))
-
-        return self.count
+        return nbits(self.algorithm, self.size)
 
     def threshold(self):
         """

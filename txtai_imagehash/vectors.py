@@ -8,11 +8,10 @@ import os
 
 import numpy as np
 
-from PIL import Image
 
 from txtai.vectors import Vectors
 
-from .algorithms import ishex
+from .algorithms import ishex, nbits
 from .pipeline import ImageHash
 
 # Dotted path of the vectors method, for configuration dicts and YAML
@@ -106,18 +105,13 @@ class HashVectors(Vectors):
 
     def nbits(self):
         """
-        Number of bits in a hash of the configured algorithm and size, measured once on a small image so that
-        any registered algorithm works.
+        Number of bits in a hash of the configured algorithm and size.
 
         Returns:
             number of bits
         """
 
-        if not hasattr(self, "hashbits"):
-            gradient = np.add.outer(np.arange(64), np.arange(64)).astype(np.uint8) * 2
-            self.hashbits = len(self.model(Image.fromarray(gradient).convert("RGB")))
-
-        return self.hashbits
+        return nbits(self.model.algorithm, self.model.size)
 
 
 def decode(hashes, nbits):
