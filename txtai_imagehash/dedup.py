@@ -18,7 +18,7 @@ from PIL import Image
 from .algorithms import ishex
 from .search import TRIMMED
 from .hashing import hashes as stream
-from .images import ImageError, describe, path as sourcepath
+from .images import ImageError, describe, path as sourcepath, skip
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +125,7 @@ def load(source, workers, fast, progress, pipeline, errors):
     ids, paths, values = [], [], []
     for uid, value in stream(pairs, workers=workers, fast=fast, progress=progress, pipeline=pipeline):
         if isinstance(value, ImageError):
-            logger.warning("Skipped image: %s", value)
-            if errors is not None:
-                errors.append(value)
+            skip(value, errors)
         else:
             ids.append(uid)
             paths.append(sourcepath(sources[uid]))

@@ -7,7 +7,7 @@ import stat
 
 from PIL import Image
 
-from .images import ImageError
+from .images import ImageError, failure
 
 # File extensions Pillow can open: files with these names that fail to load are reported, other files are
 # tried quietly and skipped when Pillow does not recognize them
@@ -35,7 +35,7 @@ def walk(folder, errors=None, exclude=()):
 
     def onerror(error):
         if errors is not None:
-            errors.append(ImageError(error.filename or root, error.strerror or str(error)))
+            errors.append(ImageError(error.filename or root, failure(error)))
 
     for directory, subdirs, files in os.walk(root, onerror=onerror, followlinks=True):
         try:

@@ -2,7 +2,6 @@
 Hashing module: hashes streams of images in batches, in parallel worker processes, with an optional fast mode.
 """
 
-import logging
 import os
 
 from collections import deque
@@ -13,10 +12,9 @@ from multiprocessing import get_all_start_methods, get_context
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .images import ImageError, describe, encoded, path, read
+from .images import ImageError, describe, encoded, path, read, skip
 from .pipeline import ImageHash
 
-logger = logging.getLogger(__name__)
 
 # Algorithms that hash grey levels only: fast mode decodes just the JPEG luma channel for them
 GREY = ("average", "perceptual", "difference", "wavelet")
@@ -276,9 +274,7 @@ def batchdocuments(images, pipeline=None, errors=None, workers=1, fast=False, pr
     """
 
     def failed(error):
-        logger.warning("Skipped image: %s", error)
-        if errors is not None:
-            errors.append(error)
+        skip(error, errors)
 
     def sources():
         for index, image in enumerate(images):

@@ -2,6 +2,7 @@
 Images module: turns any image source into a PIL image, or a clear error naming the source.
 """
 
+import logging
 import os
 
 from io import BytesIO
@@ -9,6 +10,8 @@ from io import BytesIO
 import numpy as np
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+logger = logging.getLogger(__name__)
 
 # Background that transparent pixels are composited onto by convert()
 BACKGROUND = (255, 255, 255)
@@ -31,6 +34,20 @@ class ImageError(ValueError):
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+
+
+def skip(error, errors=None):
+    """
+    Reports an image that a batch or folder run skips: logs it and collects it in errors, if given.
+
+    Args:
+        error: ImageError
+        errors: optional list that collects skipped images' errors
+    """
+
+    logger.warning("Skipped image: %s", error)
+    if errors is not None:
+        errors.append(error)
 
 
 def describe(source):

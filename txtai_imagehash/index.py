@@ -2,14 +2,11 @@
 Index module: Embeddings configuration and document streams for image hash indexes.
 """
 
-import logging
-
-from .images import ImageError, encoded, path
+from .images import ImageError, encoded, path, skip
 from .hashing import batchdocuments
 from .pipeline import ImageHash
 from .vectors import vectorconfig
 
-logger = logging.getLogger(__name__)
 
 # SQL functions, registered by dotted path under explicit names so that they survive save() and load()
 FUNCTIONS = [
@@ -85,9 +82,7 @@ def documents(images, pipeline=None, errors=None, workers=1, fast=False, progres
             obj = encoded(image)
             text = pipeline(obj)
         except ImageError as error:
-            logger.warning("Skipped image: %s", error)
-            if errors is not None:
-                errors.append(error)
+            skip(error, errors)
             continue
 
         yield uid, {"object": obj, "text": text, "path": path(image)}, None

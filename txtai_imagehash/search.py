@@ -3,8 +3,6 @@ Search module: build() and search(), the robust near-duplicate path. Stage 1 has
 hash, raw and inside its uniform borders, and expands each query to the 8 flips and rotations of its thumbnail.
 """
 
-import logging
-
 import numpy as np
 
 from PIL import Image
@@ -12,12 +10,11 @@ from txtai import Embeddings
 
 from .algorithms import nbits, resolve, tohex
 from .combined import dihedral, thumbnail
-from .images import ImageError, encoded, load, path
+from .images import ImageError, encoded, load, path, skip
 from .index import config
 from .trim import trim
 from .vectors import METHOD, todistance
 
-logger = logging.getLogger(__name__)
 
 # Default maximum distance of a near-duplicate per algorithm (hash size 8), in bits, flip/rotation penalty
 # included. Calibrated with benchmarks/accuracy.py (19 scikit-image photos x 17 attacks, 24 distractors): at or a
@@ -273,9 +270,7 @@ def stream(images, hasher, errors=None):
             obj = encoded(image)
             raw, trimmed = hasher(load(obj, hasher.exif, normalize=True))
         except ImageError as error:
-            logger.warning("Skipped image: %s", error)
-            if errors is not None:
-                errors.append(error)
+            skip(error, errors)
             continue
 
         source = path(image)
