@@ -6,7 +6,8 @@ each photo attacked every way in txtai_imagehash.attacks (resize, JPEG, crops, f
 contrast, grayscale, blur, border, caption, squash) and with unrelated distractor queries, and reports for every
 method: recall@1 per attack and overall, pairwise precision/recall/F1 at the default threshold, the largest
 threshold that keeps pairwise precision >= 0.99, PR curve points, and query time. The recipe (average hash,
-Levenshtein distance on hex strings, txtai's near-duplicate example) is the baseline.
+Levenshtein distance on hex strings, txtai's near-duplicate example) is the baseline. Stage 2 (keypoints, needs the
+`keypoints` extra) scores a keypoint match as minus its inlier keypoints, so it ranks before any hash distance.
 
 Usage:
     python benchmarks/accuracy.py [FOLDER] [--methods recipe,stage1] [--distractors 24] [--json results.json]
@@ -76,8 +77,9 @@ class Robust:
         self.default = self.hasher.threshold()
 
     def rank(self, image):
+        # Keypoint matches (stage 2) rank first: their value is minus their inliers, below any hash distance
         rows = search(self.embeddings, image, limit=self.count, maxdistance=10**6, dihedral=self.dihedral)
-        return [(row["id"], row["distance"]) for row in rows]
+        return [(row["id"], -row["inliers"] if row.get("inliers") else row["distance"]) for row in rows]
 
     def hash(self, image):
         return self.hasher.expand(load(image, self.hasher.exif, normalize=True), self.dihedral)
@@ -92,6 +94,7 @@ METHODS = {
     "combined+dihedral": lambda: Robust(trim=False),
     "stage1": lambda: Robust(),
     "stage1-vectors": lambda: Robust(vectors=True),
+    "stage2": lambda: Robust(keypoints=True),
 }
 
 # Stage 1 with each single hash algorithm, to calibrate their default thresholds (--methods all)

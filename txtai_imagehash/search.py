@@ -1,6 +1,7 @@
 """
 Search module: build() and search(), the robust near-duplicate path. Stage 1 hashes every image with the combined
 hash, raw and inside its uniform borders, and expands each query to the 8 flips and rotations of its thumbnail.
+Stage 2 (optional, build(keypoints=True)) adds local features: see txtai_imagehash.keypoints.
 """
 
 import numpy as np
@@ -12,6 +13,7 @@ from .algorithms import nbits, resolve, tohex
 from .combined import dihedral, thumbnail
 from .images import ImageError, encoded, load, path, skip
 from .index import config
+from .keypoints import CANDIDATES, cv2
 from .trim import trim
 from .vectors import METHOD, todistance
 
@@ -40,6 +42,9 @@ SMALL = 128
 
 # Suffix of the row id of an image's trimmed hash
 TRIMMED = "#trimmed"
+
+# Graph backend holding the keypoint index (stage 2)
+KEYPOINTS = "txtai_imagehash.keypoints.Keypoints"
 
 
 class Hasher:
@@ -216,7 +221,7 @@ TRANSPOSE = [
 ]
 
 
-def build(images, algorithm="combined", size=8, trim=True, exif=True, vectors=False, errors=None, **overrides):
+def build(images, algorithm="combined", size=8, trim=True, exif=True, vectors=False, keypoints=False, errors=None, **overrides):
     """
     Builds an Embeddings index over images for search(): one row per image with its raw hash, and when the image
     has a uniform border a second row with the hash inside it (id "<id>#trimmed", no object). Every row carries
@@ -231,6 +236,9 @@ def build(images, algorithm="combined", size=8, trim=True, exif=True, vectors=Fa
         exif: apply EXIF orientation before hashing
         vectors: also build a binary Hamming vector index of the hashes: True, or a dict of
                  txtai_imagehash.vectorconfig() arguments such as {"approximate": True, "count": 1000000}
+        keypoints: also index ORB keypoints (stage 2, needs the `keypoints` extra) so that search() finds the
+                   originals of crops: True, or a dict of txtai_imagehash.keypoints.Keypoints options such as
+                   {"count": 512}
         errors: optional list that collects an ImageError for every skipped image
         overrides: Embeddings configuration keys, see txtai_imagehash.config()
 
@@ -244,6 +252,12 @@ def build(images, algorithm="combined", size=8, trim=True, exif=True, vectors=Fa
     # Binary vector index of the same hashes: vectors is True or a dict of vectorconfig() arguments
     if vectors:
         vectors = {"algorithm": algorithm, "size": size, "exif": exif, **(vectors if isinstance(vectors, dict) else {})}
+
+    # Keypoint index in txtai's graph slot: keypoints is True or a dict of Keypoints options
+    if keypoints:
+        cv2()
+        options["keypoints"] = True
+        overrides["graph"] = {"backend": KEYPOINTS, "exif": exif, **(keypoints if isinstance(keypoints, dict) else {})}
 
     embeddings = Embeddings(config(vectors=vectors, **{**overrides, "imagehash": options}))
     embeddings.index(stream(images, hasher, errors))
@@ -302,40 +316,93 @@ def hasher(embeddings):
 
 def search(embeddings, image, limit=10, maxdistance=None, dihedral=True):
     """
-    Finds the near-duplicates of an image, nearest first. The query is hashed raw and inside its uniform borders,
-    each in its 8 flips and rotations, and every image is ranked by the smallest Hamming distance between any
-    query hash and any of its stored hashes; a flipped or rotated query hash adds a penalty of PENALTY times the
-    hash bits (19 bits for the combined hash), so upright matches win close calls. Works on indexes from build(),
-    on plain recipe indexes from txtai_imagehash.config() + documents() and on command line indexes (the hash
-    settings are read from the index configuration). Uses the binary vector index when the index has one
-    (txtai_imagehash.vectors), otherwise SQL (hamming).
+    Finds the near-duplicates of an image, best first.
+
+    Stage 1, hashes: the query is hashed raw and inside its uniform borders, each in its 8 flips and rotations, and
+    every image is ranked by the smallest Hamming distance between any query hash and any of its stored hashes; a
+    flipped or rotated query hash adds a penalty of PENALTY times the hash bits (19 bits for the combined hash), so
+    upright matches win close calls. Uses the binary vector index when the index has one (txtai_imagehash.vectors),
+    otherwise SQL (hamming).
+
+    Stage 2, keypoints, when the index has them (build(keypoints=True)): the images that the query's keypoints
+    match under an affine fit are returned too, whatever their hash distance, and rank first, by inlier keypoints.
+    An image without a keypoint match still ranks by its hash distance, so stage 1 is the fallback.
+
+    Works on indexes from build(), on plain recipe indexes from txtai_imagehash.config() + documents() and on command
+    line indexes (the hash settings are read from the index configuration).
 
     Args:
         embeddings: Embeddings index
         image: query image: path, PIL image, bytes or binary file object
         limit: maximum number of images returned
-        maxdistance: largest distance returned, defaults to the calibrated threshold of the index's algorithm
+        maxdistance: largest hash distance returned, defaults to the calibrated threshold of the index's algorithm
                      (THRESHOLDS); pass a large number such as 10**6 to rank every image
         dihedral: expand the query to flips and rotations
 
     Returns:
-        list of {"id": image id, "distance": bits (+ penalty), "path": path}, nearest first
+        list of {"id": image id, "distance": bits (+ penalty), "path": path}, best first; with keypoints also
+        "inliers": keypoints matched under the affine fit (0 for hash-only matches)
     """
 
     hashes = hasher(embeddings)
     maxdistance = hashes.threshold() if maxdistance is None else maxdistance
-    queries = hashes.expand(load(image, hashes.exif, normalize=True), dihedral)
+    image = load(image, hashes.exif, normalize=True)
+    queries = hashes.expand(image, dihedral)
 
     # Two rows per image at most: fetch twice the limit
     rows = vsearch(embeddings, queries, limit * 2) if isvector(embeddings) else ssearch(embeddings, queries, limit * 2, maxdistance)
+    rows = [row for row in rows if row["distance"] <= maxdistance]
+
+    # Keypoint matches, with the hash distances of the images matched
+    matches = kmatch(embeddings, image, limit) if haskeypoints(embeddings) else {}
+    if matches:
+        rows.extend(ssearch(embeddings, queries, 2 * len(matches), None, list(matches)))
 
     results = {}
     for row in rows:
         uid = row["image"] if row.get("image") is not None else row["id"]
-        if row["distance"] <= maxdistance and (uid not in results or row["distance"] < results[uid]["distance"]):
+        if uid not in results or row["distance"] < results[uid]["distance"]:
             results[uid] = {"id": uid, "distance": row["distance"], "path": row.get("path")}
+            if haskeypoints(embeddings):
+                results[uid]["inliers"] = matches.get(uid, 0)
 
-    return sorted(results.values(), key=lambda x: x["distance"])[:limit]
+    return sorted(results.values(), key=lambda x: (-x.get("inliers", 0), x["distance"]))[:limit]
+
+
+def haskeypoints(embeddings):
+    """
+    Checks if an index has a keypoint index (stage 2).
+
+    Args:
+        embeddings: Embeddings
+
+    Returns:
+        True if the index has keypoints
+    """
+
+    return (embeddings.config.get("graph") or {}).get("backend") == KEYPOINTS and embeddings.graph is not None
+
+
+def kmatch(embeddings, image, limit):
+    """
+    Keypoint path: the indexed images the query's keypoints match.
+
+    Args:
+        embeddings: Embeddings with a keypoint index
+        image: oriented query image
+        limit: maximum number of images returned
+
+    Returns:
+        {image id: inlier keypoints}
+    """
+
+    matches = dict(embeddings.graph.match(image, max(limit, CANDIDATES)))
+    if not matches:
+        return {}
+
+    sql = f"select indexid, id, image from txtai where indexid in ({', '.join(str(int(x)) for x in matches)})"
+    rows = embeddings.search(sql, len(matches))
+    return {row["image"] if row.get("image") is not None else row["id"]: matches[row["indexid"]] for row in rows}
 
 
 def isvector(embeddings):
@@ -352,7 +419,7 @@ def isvector(embeddings):
     return embeddings.ann is not None and embeddings.config.get("method") == METHOD and embeddings.config.get("quantize") == 1
 
 
-def ssearch(embeddings, queries, limit, maxdistance):
+def ssearch(embeddings, queries, limit, maxdistance, images=None):
     """
     SQL path: one query ranking rows by the smallest hamming() distance to any query hash.
 
@@ -360,7 +427,8 @@ def ssearch(embeddings, queries, limit, maxdistance):
         embeddings: Embeddings
         queries: dict of hex hash -> penalty
         limit: maximum number of rows
-        maxdistance: largest distance returned
+        maxdistance: largest distance returned, None for any
+        images: only rows of these image ids (their raw and trimmed rows), None for every row
 
     Returns:
         list of rows with id, image, path and distance
@@ -368,9 +436,20 @@ def ssearch(embeddings, queries, limit, maxdistance):
 
     terms = [f"hamming(text, {quote(x)})" + (f" + {int(penalty)}" if penalty else "") for x, penalty in queries.items()]
     expression = f"min({', '.join(terms)})" if len(terms) > 1 else terms[0]
-    sql = f"select id, image, path, {expression} dist from txtai where {expression} <= {int(maxdistance)} order by dist limit {int(limit)}"
 
-    return [{**row, "distance": row.pop("dist")} for row in embeddings.search(sql, limit)]
+    # Image ids are bound as parameters, never pasted into SQL
+    clauses, parameters = [], None
+    if maxdistance is not None:
+        clauses.append(f"{expression} <= {int(maxdistance)}")
+    if images is not None:
+        ids = [str(uid) for uid in images] + [f"{uid}{TRIMMED}" for uid in images]
+        parameters = {f"p{x}": uid for x, uid in enumerate(ids)}
+        clauses.append(f"id in ({', '.join(f':{name}' for name in parameters)})")
+
+    where = f" where {' and '.join(clauses)}" if clauses else ""
+    sql = f"select id, image, path, {expression} dist from txtai{where} order by dist limit {int(limit)}"
+
+    return [{**row, "distance": row.pop("dist")} for row in embeddings.search(sql, limit, parameters=parameters)]
 
 
 def vsearch(embeddings, queries, limit):
