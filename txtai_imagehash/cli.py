@@ -61,6 +61,11 @@ def parser():
     )
     command.add_argument("folder", metavar="FOLDER", help="folder of images")
     indexoptions(command, required=True)
+    command.add_argument(
+        "--keypoints",
+        action="store_true",
+        help="also index ORB keypoints in a new index, so that search finds the originals of crops (needs the keypoints extra)",
+    )
 
     # search
     command = commands.add_parser(
@@ -240,7 +245,7 @@ def settings(args, embeddings=None):
         embeddings: loaded Embeddings or None
 
     Returns:
-        {"algorithm": name, "size": n}
+        {"algorithm": name, "size": n}, plus "keypoints": True for a keypoint index
     """
 
     # pylint: disable=C0415
@@ -250,8 +255,12 @@ def settings(args, embeddings=None):
     if wanted["algorithm"] and wanted["algorithm"] not in names():
         raise UsageError(f"unknown --algorithm {wanted['algorithm']!r}: choose one of {', '.join(names())}")
 
+    keypoints = getattr(args, "keypoints", False)
     if embeddings is not None:
         stored = {"algorithm": "average", "size": 8, **(embeddings.config.get("imagehash") or {})}
+        if keypoints and not stored.get("keypoints"):
+            raise UsageError(f"the index at {args.index} has no keypoints: drop --keypoints, or build a new index at another --index path")
+
         for key, value in wanted.items():
             if value is not None and value != stored[key]:
                 option = "--algorithm" if key == "algorithm" else "--hash-size"
@@ -261,7 +270,8 @@ def settings(args, embeddings=None):
                 )
         return stored
 
-    return {"algorithm": wanted["algorithm"] or "average", "size": wanted["size"] or 8}
+    values = {"algorithm": wanted["algorithm"] or "average", "size": wanted["size"] or 8}
+    return {**values, "keypoints": True} if keypoints else values
 
 
 def open_index(args, create=True):
@@ -293,9 +303,33 @@ def open_index(args, create=True):
         raise UsageError(f"no index at {path}: build one with 'txtai-imagehash index FOLDER --index {path}'")
     else:
         values = settings(args)
-        embeddings = Embeddings(config(imagehash=values))
+        embeddings = Embeddings(config(imagehash=values, **keypoints(values)))
 
     return embeddings, ImageHash(values["algorithm"], values["size"])
+
+
+def keypoints(values):
+    """
+    Configuration of the keypoint index of a new index: keypoints read from each row's file, as hashed (no EXIF
+    orientation).
+
+    Args:
+        values: hash settings, see settings()
+
+    Returns:
+        {"graph": configuration} or {} when keypoints are off
+    """
+
+    if not values.get("keypoints"):
+        return {}
+
+    # pylint: disable=C0415
+    from .keypoints import keypointconfig
+
+    try:
+        return {"graph": keypointconfig(exif=False, paths=True)}
+    except ImportError as error:
+        raise UsageError(str(error)) from None
 
 
 def folder(path):
@@ -383,34 +417,71 @@ def search(args):
 
     try:
         value = pipeline(args.image)
+        results = kpsearch(args, embeddings) if "keypoints" in (embeddings.config.get("imagehash") or {}) else None
     except ImageError as error:
         raise UsageError(f"cannot read IMAGE {error}") from None
 
-    sql = query(value, select="id, path, width, height, size", metric=args.metric, limit=args.limit, maxdistance=args.max_distance)
-    results = [
-        {
-            "id": row["id"],
-            "path": row.get("path"),
-            "distance": row[args.metric],
-            "width": row.get("width"),
-            "height": row.get("height"),
-            "bytes": row.get("size"),
-        }
-        for row in embeddings.search(sql)
-    ]
+    if results is None:
+        sql = query(value, select="id, path, width, height, size", metric=args.metric, limit=args.limit, maxdistance=args.max_distance)
+        results = [metadata(row, row[args.metric]) for row in embeddings.search(sql)]
 
     if args.json:
         print(json.dumps({"query": os.path.abspath(args.image), "hash": value, "metric": args.metric, "results": results}, indent=2))
         return OK
 
+    inliers = results and "inliers" in results[0]
     if results:
-        print(f"{args.metric[:8]:>8}  {'size':>11}  path")
+        print(f"{args.metric[:8]:>8}  " + ("inliers  " if inliers else "") + f"{'size':>11}  path")
     else:
         print("No results" + (f" within distance {args.max_distance}" if args.max_distance is not None else ""))
     for result in results:
-        print(f"{result['distance']:>8}  {dimensions(result):>11}  {result['path'] or result['id']}")
+        print(f"{result['distance']:>8}  " + (f"{result['inliers']:>7}  " if inliers else "") + f"{dimensions(result):>11}  {result['path'] or result['id']}")
 
     return OK
+
+
+def kpsearch(args, embeddings):
+    """
+    Searches an index with keypoints with txtai_imagehash.search(): keypoint matches first, by inlier keypoints,
+    then hash matches by Hamming distance (the default threshold of the index's algorithm unless --max-distance).
+
+    Args:
+        args: parsed arguments
+        embeddings: Embeddings with a keypoint index
+
+    Returns:
+        list of results
+    """
+
+    # pylint: disable=C0415
+    from .search import search as robust
+
+    args.metric = "hamming"
+    rows = robust(embeddings, args.image, limit=args.limit, maxdistance=args.max_distance)
+    if not rows:
+        return []
+
+    # File metadata of the rows found; ids are bound as parameters
+    parameters = {f"p{x}": str(row["id"]) for x, row in enumerate(rows)}
+    sql = f"select id, path, width, height, size from txtai where id in ({', '.join(f':{name}' for name in parameters)})"
+    files = {row["id"]: row for row in embeddings.search(sql, len(rows), parameters=parameters)}
+
+    return [{**metadata(files.get(str(row["id"]), row), row["distance"]), "inliers": row["inliers"]} for row in rows]
+
+
+def metadata(row, distance):
+    """
+    Formats a search result.
+
+    Args:
+        row: index row with id, path, width, height and size
+        distance: distance to the query
+
+    Returns:
+        dict
+    """
+
+    return {"id": row["id"], "path": row.get("path"), "distance": distance, "width": row.get("width"), "height": row.get("height"), "bytes": row.get("size")}
 
 
 def dimensions(image):

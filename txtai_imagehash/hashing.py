@@ -221,13 +221,14 @@ def hashone(source, fast, pipeline):
         return error
 
 
-def draft(source, algorithm):
+def draft(source, algorithm, longest=None):
     """
     Opens a JPEG at reduced scale with Pillow's draft mode.
 
     Args:
         source: path, bytes or binary file object
-        algorithm: hash algorithm
+        algorithm: hash algorithm, or "grey" for grey levels
+        longest: keep the longest side at this many pixels or more, instead of the short side at DRAFT
 
     Returns:
         decoded PIL image, or None when draft decoding does not apply (other formats, other sources, errors: the
@@ -243,10 +244,11 @@ def draft(source, algorithm):
             image.close()
             return None
 
-        # Smallest DCT scale that keeps the short side at DRAFT pixels or more
-        scale = DRAFT / min(image.size)
+        # Smallest DCT scale that keeps the short side at DRAFT pixels or more (or the longest side at longest)
+        scale = longest / max(image.size) if longest else DRAFT / min(image.size)
         size = (max(round(image.width * scale), 1), max(round(image.height * scale), 1))
-        image.draft("L" if algorithm in GREY and image.mode in ("RGB", "L", "YCbCr") else image.mode, size)
+        grey = algorithm in GREY or algorithm == "grey"
+        image.draft("L" if grey and image.mode in ("RGB", "L", "YCbCr") else image.mode, size)
         image.load()
         return image
 

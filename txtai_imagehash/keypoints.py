@@ -7,7 +7,8 @@ The index plugs into txtai's graph slot (`"graph": {"backend": "txtai_imagehash.
 it every indexed document, and saves, loads, upserts and deletes it with the rest of the Embeddings index.
 """
 
-import logging
+import os
+import tempfile
 
 import faiss
 import numpy as np
@@ -15,17 +16,18 @@ import numpy as np
 from PIL import Image
 from txtai.graph import Graph
 
-from .images import ImageError, load, skip
+from .hashing import draft
+from .images import ImageError, describe, load, skip
 
-# Logging configuration
-logger = logging.getLogger(__name__)
+# Graph backend name of the keypoint index
+BACKEND = "txtai_imagehash.keypoints.Keypoints"
 
 # Longest side, in pixels, an image is resized to before keypoints are detected
 SIDE = 512
 
 # Keypoints kept per indexed image and per query image (the query adds as many from its mirror image)
 COUNT = 256
-QUERY = 500
+QUERY = 400
 
 # Neighbours searched per query descriptor
 NEIGHBORS = 4
@@ -39,6 +41,9 @@ LIST = 1024
 
 # Inverted lists probed per query descriptor
 NPROBE = 8
+
+# Descriptors read or added at a time while building
+CHUNK = 1 << 20
 
 # Grid of cells the kept keypoints are spread over, so that any crop keeps some
 GRID = 8
@@ -56,6 +61,21 @@ INLIERS = 8
 # Largest scale between a copy and its original, and largest ratio of the scales along two axes of an affine fit
 SCALE = 8
 SKEW = 2
+
+
+def keypointconfig(**options):
+    """
+    Embeddings `graph` configuration of a keypoint index. Checks that OpenCV is installed.
+
+    Args:
+        options: Keypoints options: count, exif, nprobe, paths
+
+    Returns:
+        dict
+    """
+
+    cv2()
+    return {"backend": BACKEND, **options}
 
 
 def cv2():
@@ -215,6 +235,10 @@ class Descriptors:
     Binary descriptor index over 256-bit codes: an exact faiss flat index while small, then an inverted file index
     (IVF) whose centroids are descriptors sampled from the index, so that a query scans a few short lists instead of
     every descriptor. Descriptor ids are row numbers in insertion order.
+
+    Memory is bounded for large collections: new descriptors wait in a temporary file until optimize() adds them,
+    and inverted lists are sized exactly before they are filled (a growing list would reserve up to twice its
+    size), so an index of n descriptors holds about 40 * n bytes (32 bytes of code, 8 of id) at every step.
     """
 
     def __init__(self, nprobe=NPROBE):
@@ -231,22 +255,26 @@ class Descriptors:
         # Rows when the IVF was built, 0 while the index is flat
         self.trained = 0
 
+        # Descriptors added since the last optimize(): temporary file of codes and their count
+        self.spill, self.spilled = None, 0
+
     def __len__(self):
-        return self.index.ntotal
+        return self.index.ntotal + self.spilled
 
     def add(self, codes):
         """
-        Adds descriptors.
+        Adds descriptors. They are searchable after optimize().
 
         Args:
             codes: uint8 array (n, 32)
         """
 
-        if self.trained:
-            start = self.index.ntotal
-            self.index.add_with_ids(codes, np.arange(start, start + len(codes), dtype=np.int64))
-        else:
-            self.index.add(codes)
+        if self.spill is None:
+            # pylint: disable=R1732
+            self.spill = tempfile.TemporaryFile()
+
+        self.spill.write(np.ascontiguousarray(codes, dtype=np.uint8).tobytes())
+        self.spilled += len(codes)
 
     def search(self, codes, k):
         """
@@ -267,69 +295,150 @@ class Descriptors:
 
     def optimize(self):
         """
-        Rebuilds the index as an IVF once it holds more than FLAT descriptors, and again each time it grows 4x, with
-        about LIST descriptors per list. Centroids are distinct descriptors sampled from the index: k-means over 256-bit
-        codes costs minutes at a million descriptors for little gain in list balance.
+        Adds the pending descriptors. The index becomes an IVF once it holds more than FLAT descriptors and is
+        rebuilt each time it grows 4x, with about LIST descriptors per list. Centroids are distinct descriptors
+        sampled from the index: k-means over 256-bit codes costs minutes at a million descriptors for little gain
+        in list balance.
         """
 
-        rows = self.index.ntotal
-        if rows <= FLAT or (self.trained and rows < 4 * self.trained):
+        if not self.spilled:
             return
 
-        codes = self.codes()
+        start, rows = self.index.ntotal, len(self)
+        if rows <= FLAT or (self.trained and rows < 4 * self.trained):
+            # Same structure: add the new rows
+            for offset, codes in self.chunks(0, self.spilled):
+                if self.trained:
+                    self.index.add_with_ids(codes, np.arange(start + offset, start + offset + len(codes), dtype=np.int64))
+                else:
+                    self.index.add(codes)
+        else:
+            self.rebuild()
+
+        self.spill.close()
+        self.spill, self.spilled = None, 0
+
+    def rebuild(self):
+        """
+        Builds a new IVF over every descriptor: the indexed ones move to the temporary file first (rows before the
+        pending ones), so that one index is in memory at a time.
+        """
+
+        indexed = self.index.ntotal
+        if indexed:
+            pending = self.read(0, self.spilled)
+            self.spill.seek(0)
+            self.spill.truncate()
+            for _, codes in self.indexed():
+                self.spill.write(codes.tobytes())
+            self.spill.write(pending.tobytes())
+            del pending
+
+        rows = indexed + self.spilled
+        self.spilled = rows
+        self.index = None
+
+        # Centroids: distinct sampled descriptors
         nlist = int(min(65536, 2 ** np.ceil(np.log2(max(256, rows / LIST)))))
-        sample = np.unique(codes[np.random.default_rng(0).choice(rows, min(rows, 2 * nlist), replace=False)], axis=0)[:nlist]
+        picks = np.sort(np.random.default_rng(0).choice(rows, min(rows, 2 * nlist), replace=False))
+        sample = np.unique(np.concatenate([codes[picks[(picks >= offset) & (picks < offset + len(codes))] - offset] for offset, codes in self.chunks(0, rows)]), axis=0)
+        sample = sample[np.random.default_rng(0).permutation(len(sample))[:nlist]]
 
         # Coarse quantizer over the centroids: HNSW when there are many
         quantizer = faiss.IndexBinaryHNSW(256, 16) if len(sample) >= 4096 else faiss.IndexBinaryFlat(256)
         quantizer.add(sample)
-
         index = faiss.IndexBinaryIVF(quantizer, 256, len(sample))
         quantizer.this.disown()
         index.own_fields = True
 
-        for start in range(0, rows, 1 << 20):
-            end = min(rows, start + (1 << 20))
-            index.add_with_ids(codes[start:end], np.arange(start, end, dtype=np.int64))
+        # Assign every row to its list, size every list exactly, then fill the lists
+        lists = np.concatenate([quantizer.search(codes, 1)[1][:, 0].astype(np.int32) for _, codes in self.chunks(0, rows)])
+        for number, size in enumerate(np.bincount(lists, minlength=index.nlist)):
+            index.invlists.resize(number, int(size))
+            index.invlists.resize(number, 0)
 
+        for offset, codes in self.chunks(0, rows):
+            ids = np.arange(offset, offset + len(codes), dtype=np.int64)
+            assigned = lists[offset : offset + len(codes)].astype(np.int64)
+            index.add_core(len(codes), faiss.swig_ptr(codes), faiss.swig_ptr(ids), faiss.swig_ptr(assigned))
+
+        index.ntotal = rows
         self.index, self.trained = index, rows
 
-    def codes(self):
+    def indexed(self):
         """
-        Reads every stored descriptor back, in row order.
+        Reads the indexed descriptors back in row order, in chunks.
 
         Returns:
-            uint8 array (n, 32)
+            generator of (first row, uint8 array (n, 32))
         """
 
         if self.trained:
-            self.index.make_direct_map()
-            codes = self.index.reconstruct_n(0, self.index.ntotal)
-            self.index.set_direct_map_type(faiss.DirectMap.NoMap)
-            return codes
+            # Codes of each inverted list, placed by id
+            codes = np.empty((self.index.ntotal, 32), dtype=np.uint8)
+            invlists = self.index.invlists
+            for number in range(invlists.nlist):
+                size = invlists.list_size(number)
+                if size:
+                    ids = faiss.rev_swig_ptr(invlists.get_ids(number), size).copy()
+                    codes[ids] = faiss.rev_swig_ptr(invlists.get_codes(number), size * 32).reshape(size, 32)
 
-        return self.index.reconstruct_n(0, self.index.ntotal)
+            yield 0, codes
+        else:
+            for start in range(0, self.index.ntotal, CHUNK):
+                yield start, self.index.reconstruct_n(start, min(CHUNK, self.index.ntotal - start))
 
-    def serialize(self):
+    def chunks(self, start, end):
         """
-        Serializes the index.
-
-        Returns:
-            uint8 array
-        """
-
-        return faiss.serialize_index_binary(self.index)
-
-    def deserialize(self, data, trained):
-        """
-        Restores a serialized index.
+        Reads rows of the temporary file in chunks.
 
         Args:
-            data: uint8 array from serialize()
+            start: first row
+            end: end row
+
+        Returns:
+            generator of (row offset from start, uint8 array (n, 32))
+        """
+
+        for offset in range(start, end, CHUNK):
+            yield offset - start, self.read(offset, min(end, offset + CHUNK))
+
+    def read(self, start, end):
+        """
+        Reads rows of the temporary file.
+
+        Args:
+            start: first row
+            end: end row
+
+        Returns:
+            uint8 array (end - start, 32)
+        """
+
+        self.spill.seek(32 * start)
+        return np.fromfile(self.spill, dtype=np.uint8, count=32 * (end - start)).reshape(-1, 32)
+
+    def save(self, path):
+        """
+        Writes the index to a file.
+
+        Args:
+            path: file path
+        """
+
+        self.optimize()
+        faiss.write_index_binary(self.index, path)
+
+    def load(self, path, trained):
+        """
+        Reads an index written by save().
+
+        Args:
+            path: file path
             trained: rows when the IVF was built, 0 for a flat index
         """
 
-        self.index, self.trained = faiss.deserialize_index_binary(data), int(trained)
+        self.index, self.trained = faiss.read_index_binary(path), int(trained)
 
 
 class Keypoints(Graph):
@@ -413,12 +522,24 @@ class Keypoints(Graph):
         """
 
         try:
-            image = load(image, self.exif, normalize=True)
+            # JPEG files decode at reduced scale: keypoints need SIDE pixels
+            image = load(draft(image, "grey", SIDE) or image, self.exif, normalize=True, name=describe(image))
         except ImageError as error:
             skip(error)
             return
 
-        points, codes = self.detector(self.keep)(image)
+        self.append(indexid, *self.detector(self.keep)(image))
+
+    def append(self, indexid, points, codes):
+        """
+        Adds keypoints already extracted with Features.
+
+        Args:
+            indexid: index id
+            points: float32 array (n, 2) of keypoint positions
+            codes: uint8 array (n, 32) of descriptors
+        """
+
         self.pending.append((indexid, len(self.descriptors), points.astype(np.float16)))
         self.descriptors.add(codes)
 
@@ -537,16 +658,36 @@ class Keypoints(Graph):
         return results
 
     def load(self, path):
-        with np.load(path) as data:
+        """
+        Loads a keypoint index saved by save().
+
+        Args:
+            path: directory
+        """
+
+        with np.load(os.path.join(path, "keypoints.npz")) as data:
             self.ids, self.starts, self.deleted, self.points = data["ids"], data["starts"], data["deleted"], data["points"]
-            self.descriptors.deserialize(data["index"], data["trained"])
+            self.descriptors.load(os.path.join(path, "descriptors"), data["trained"])
 
         self.pending = []
 
     def save(self, path):
+        """
+        Saves the keypoint index: a directory with the faiss descriptor index and the keypoint arrays.
+
+        Args:
+            path: directory
+        """
+
         self.flush()
-        with open(path, "wb") as output:
-            np.savez(output, ids=self.ids, starts=self.starts, deleted=self.deleted, points=self.points, index=self.descriptors.serialize(), trained=self.descriptors.trained)
+        self.descriptors.optimize()
+
+        os.makedirs(path, exist_ok=True)
+        self.descriptors.save(os.path.join(path, "descriptors"))
+        np.savez(os.path.join(path, "keypoints.npz"), ids=self.ids, starts=self.starts, deleted=self.deleted, points=self.points, trained=self.descriptors.trained)
 
     def close(self):
+        if self.descriptors and self.descriptors.spill:
+            self.descriptors.spill.close()
+
         self.descriptors, self.detectors, self.pending = None, {}, []

@@ -13,7 +13,7 @@ from .algorithms import nbits, resolve, tohex
 from .combined import dihedral, thumbnail
 from .images import ImageError, encoded, load, path, skip
 from .index import config
-from .keypoints import CANDIDATES, cv2
+from .keypoints import BACKEND, CANDIDATES, keypointconfig
 from .trim import trim
 from .vectors import METHOD, todistance
 
@@ -42,9 +42,6 @@ SMALL = 128
 
 # Suffix of the row id of an image's trimmed hash
 TRIMMED = "#trimmed"
-
-# Graph backend holding the keypoint index (stage 2)
-KEYPOINTS = "txtai_imagehash.keypoints.Keypoints"
 
 
 class Hasher:
@@ -255,9 +252,8 @@ def build(images, algorithm="combined", size=8, trim=True, exif=True, vectors=Fa
 
     # Keypoint index in txtai's graph slot: keypoints is True or a dict of Keypoints options
     if keypoints:
-        cv2()
         options["keypoints"] = True
-        overrides["graph"] = {"backend": KEYPOINTS, "exif": exif, **(keypoints if isinstance(keypoints, dict) else {})}
+        overrides["graph"] = keypointconfig(exif=exif, **(keypoints if isinstance(keypoints, dict) else {}))
 
     embeddings = Embeddings(config(vectors=vectors, **{**overrides, "imagehash": options}))
     embeddings.index(stream(images, hasher, errors))
@@ -380,7 +376,7 @@ def haskeypoints(embeddings):
         True if the index has keypoints
     """
 
-    return (embeddings.config.get("graph") or {}).get("backend") == KEYPOINTS and embeddings.graph is not None
+    return (embeddings.config.get("graph") or {}).get("backend") == BACKEND and embeddings.graph is not None
 
 
 def kmatch(embeddings, image, limit):

@@ -1,0 +1,170 @@
+"""
+Keypoint stage benchmark: query time and memory of the keypoint index (txtai_imagehash.keypoints) as the collection
+grows, against an exact scan of the same descriptors.
+
+Each size runs in a fresh process: synthetic images (smooth noise under random shapes, distinct per seed) are
+generated and their keypoints extracted in worker processes, then added to a Keypoints index, which builds its
+faiss binary IVF. Queries are indexed images attacked (centre crop keeping half the area, the article's middle
+crop, flip, rotation by 90 degrees, JPEG quality 30). Reports build time, query p50/p95 (Keypoints.match: keypoint
+extraction of the query and its mirror image, descriptor search, votes and affine verification), recall@1, and
+memory: the process's peak resident size (before the baseline is built) and its resident size while querying. The
+baseline is an exact faiss flat scan of the same descriptors, timed on one query (an image and its mirror image) in
+the same run.
+
+Usage:
+    python benchmarks/keypoints.py [--sizes 10000,100000] [--queries 200] [--workers 2]
+"""
+
+import argparse
+import multiprocessing
+import resource
+import statistics
+import time
+
+import faiss
+import numpy as np
+
+from PIL import Image, ImageDraw
+
+from txtai_imagehash.attacks import ATTACKS
+from txtai_imagehash.keypoints import COUNT, NEIGHBORS, QUERY, Features, Keypoints
+
+# Attacks of the queries, in turn
+QUERIES = ["crop50", "seedcrop", "hflip", "rot90", "jpeg30"]
+
+
+def synthetic(seed, width=400, height=300):
+    """
+    Generates a distinct synthetic image: smooth colour noise under a dozen random ellipses, rectangles and lines.
+
+    Args:
+        seed: random seed, one image per seed
+        width: image width
+        height: image height
+
+    Returns:
+        PIL image
+    """
+
+    random = np.random.default_rng(seed)
+    noise = (random.random((height // 8, width // 8, 3)) * 255).astype(np.uint8)
+    image = Image.fromarray(noise).resize((width, height), Image.Resampling.BICUBIC)
+
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        x, y = sorted(random.integers(0, width, 2)), sorted(random.integers(0, height, 2))
+        color = tuple(int(c) for c in random.integers(0, 255, 3))
+        shape = [draw.ellipse, draw.rectangle, draw.line][int(random.integers(0, 3))]
+        shape((int(x[0]), int(y[0]), int(x[1]) + 5, int(y[1]) + 5), fill=color)
+
+    return image
+
+
+def extract(seed):
+    """
+    Extracts the keypoints of one synthetic image (worker process).
+    """
+
+    if not hasattr(extract, "features"):
+        extract.features = Features(COUNT)
+
+    points, codes = extract.features(synthetic(seed))
+    return seed, points.astype(np.float16), codes
+
+
+def rss():
+    """
+    Resident size of this process in MB.
+    """
+
+    with open("/proc/self/statm", encoding="utf-8") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def run(size, queries, workers, output):
+    """
+    Builds an index of size synthetic images and queries it (runs in its own process).
+    """
+
+    start = time.perf_counter()
+    keypoints = Keypoints({})
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for seed, points, codes in pool.imap(extract, range(size), chunksize=64):
+            keypoints.append(seed, points, codes)
+
+    extraction = time.perf_counter() - start
+    start = time.perf_counter()
+    keypoints.index(None, None, None)
+    indexing = time.perf_counter() - start
+
+    random = np.random.default_rng(size)
+    times, hits = [], []
+    for x, seed in enumerate(random.choice(size, queries, replace=False)):
+        image = ATTACKS[QUERIES[x % len(QUERIES)]](synthetic(int(seed)), random)
+        start = time.perf_counter()
+        matches = keypoints.match(image)
+        times.append(time.perf_counter() - start)
+        hits.append(bool(matches) and matches[0][0] == seed)
+
+    resident, peak = rss(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    # Baseline: exact scan of every descriptor for the same query descriptors (an image and its mirror image)
+    flat = faiss.IndexBinaryFlat(256)
+    for _, codes in keypoints.descriptors.indexed():
+        flat.add(codes)
+
+    scans = []
+    for _, codes in keypoints.detector(QUERY)(synthetic(0), mirror=True):
+        start = time.perf_counter()
+        flat.search(codes, NEIGHBORS)
+        scans.append(time.perf_counter() - start)
+
+    output.put(
+        {
+            "size": size,
+            "descriptors": len(keypoints.descriptors),
+            "lists": getattr(keypoints.descriptors.index, "nlist", 0),
+            "extraction": extraction,
+            "indexing": indexing,
+            "p50": 1000 * statistics.median(times),
+            "p95": 1000 * float(np.percentile(times, 95)),
+            "recall": float(np.mean(hits)),
+            "scan": 1000 * sum(scans),
+            "resident": resident,
+            "peak": peak,
+        }
+    )
+
+
+def main(args=None):
+    """
+    Runs the benchmark.
+    """
+
+    parser = argparse.ArgumentParser(description="Keypoint index query time and memory by collection size")
+    parser.add_argument("--sizes", default="10000,100000", help="comma-separated numbers of indexed images")
+    parser.add_argument("--queries", type=int, default=200, help="queries per size")
+    parser.add_argument("--workers", type=int, default=2, help="keypoint extraction processes")
+    args = parser.parse_args(args)
+
+    rows = []
+    for size in (int(x) for x in args.sizes.split(",")):
+        output = multiprocessing.get_context("spawn").Queue()
+        process = multiprocessing.get_context("spawn").Process(target=run, args=(size, args.queries, args.workers, output))
+        process.start()
+        result = output.get()
+        process.join()
+        rows.append(result)
+        print(f"{size}: {result}", flush=True)
+
+    print("\n| images | descriptors | lists | extract s | index s | query p50 ms | p95 ms | exact scan ms | scan / p50 | recall@1 | RSS querying MB | peak RSS MB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(
+            f"| {r['size']:,} | {r['descriptors']:,} | {r['lists']:,} | {r['extraction']:.0f} | {r['indexing']:.1f} | {r['p50']:.1f} | {r['p95']:.1f} | "
+            f"{r['scan']:.0f} | {r['scan'] / r['p50']:.1f}x | {r['recall']:.3f} | {r['resident']:.0f} | {r['peak']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
