@@ -412,12 +412,13 @@ def search(args):
     # pylint: disable=C0415
     from .images import ImageError
     from .query import query
+    from .search import haskeypoints
 
     embeddings, pipeline = open_index(args, create=False)
 
     try:
         value = pipeline(args.image)
-        results = kpsearch(args, embeddings) if "keypoints" in (embeddings.config.get("imagehash") or {}) else None
+        results = kpsearch(args, embeddings) if haskeypoints(embeddings) else None
     except ImageError as error:
         raise UsageError(f"cannot read IMAGE {error}") from None
 

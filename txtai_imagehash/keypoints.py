@@ -367,7 +367,8 @@ class Descriptors:
 
     def indexed(self):
         """
-        Reads the indexed descriptors back in row order, in chunks.
+        Reads the indexed descriptors back in row order, in chunks (an IVF is read back whole: rebuilding one holds
+        it and a copy of its codes at once).
 
         Returns:
             generator of (first row, uint8 array (n, 32))
@@ -608,14 +609,14 @@ class Keypoints(Graph):
         self.flush()
         best = {}
         for points, codes in self.detector(QUERY)(image, mirror=True):
-            for slot, inliers in self.verify(points, codes, limit):
+            for slot, inliers in self.find(points, codes, limit):
                 best[slot] = max(inliers, best.get(slot, 0))
 
         return [(int(self.ids[slot]), inliers) for slot, inliers in sorted(best.items(), key=lambda x: (-x[1], x[0]))]
 
-    def verify(self, points, codes, limit):
+    def find(self, points, codes, limit):
         """
-        Matches one set of query keypoints against the index.
+        Matches one set of query keypoints against the index: votes, then verification of the best candidates.
 
         Args:
             points: float32 array (n, 2) of query keypoint positions

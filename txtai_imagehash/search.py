@@ -350,7 +350,8 @@ def search(embeddings, image, limit=10, maxdistance=None, dihedral=True):
     rows = [row for row in rows if row["distance"] <= maxdistance]
 
     # Keypoint matches, with the hash distances of the images matched
-    matches = kmatch(embeddings, image, limit) if haskeypoints(embeddings) else {}
+    keypoints = haskeypoints(embeddings)
+    matches = kmatch(embeddings, image, limit) if keypoints else {}
     if matches:
         rows.extend(ssearch(embeddings, queries, 2 * len(matches), None, list(matches)))
 
@@ -359,7 +360,7 @@ def search(embeddings, image, limit=10, maxdistance=None, dihedral=True):
         uid = row["image"] if row.get("image") is not None else row["id"]
         if uid not in results or row["distance"] < results[uid]["distance"]:
             results[uid] = {"id": uid, "distance": row["distance"], "path": row.get("path")}
-            if haskeypoints(embeddings):
+            if keypoints:
                 results[uid]["inliers"] = matches.get(uid, 0)
 
     return sorted(results.values(), key=lambda x: (-x.get("inliers", 0), x["distance"]))[:limit]
