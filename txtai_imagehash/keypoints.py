@@ -475,16 +475,33 @@ class Keypoints(Graph):
         self.pending = []
 
     def create(self):
+        # Nothing to create: the arrays and the descriptor index exist from __init__
         return None
 
     def initialize(self):
         return None
 
     def isquery(self, queries):
-        # Keypoint indexes do not answer graph queries
+        """
+        Keypoint indexes answer no graph queries: txtai runs every query as usual.
+
+        Args:
+            queries: queries
+
+        Returns:
+            False
+        """
+
         return False
 
     def count(self):
+        """
+        Number of images in the keypoint index.
+
+        Returns:
+            count of images not deleted
+        """
+
         self.flush()
         return int((~self.deleted).sum())
 
@@ -558,12 +575,20 @@ class Keypoints(Graph):
             self.pending = []
 
     def index(self, search, ids, similarity):
+        """
+        Called by txtai after a full index: makes the inserted keypoints searchable. The arguments (graph edge
+        inference functions) are not used.
+        """
+
         self.flush()
         self.descriptors.optimize()
 
     def upsert(self, search, ids, similarity=None):
-        self.flush()
-        self.descriptors.optimize()
+        """
+        Called by txtai after an upsert: makes the inserted keypoints searchable.
+        """
+
+        self.index(search, ids, similarity)
 
     def delete(self, ids):
         """
@@ -688,6 +713,10 @@ class Keypoints(Graph):
         np.savez(os.path.join(path, "keypoints.npz"), ids=self.ids, starts=self.starts, deleted=self.deleted, points=self.points, trained=self.descriptors.trained)
 
     def close(self):
+        """
+        Frees the descriptor index and its temporary file.
+        """
+
         if self.descriptors and self.descriptors.spill:
             self.descriptors.spill.close()
 
