@@ -3,10 +3,12 @@ Keypoint stage benchmark: query time and memory of the keypoint index (txtai_ima
 grows, against an exact scan of the same descriptors.
 
 Each size runs in a fresh process: synthetic images (smooth noise under random shapes, distinct per seed) are
-generated and their keypoints extracted in worker processes, then added to a Keypoints index, which builds its
-faiss binary IVF. Queries are indexed images attacked (centre crop keeping half the area, the article's middle
-crop, flip, rotation by 90 degrees, JPEG quality 30). Reports build time, query p50/p95 (Keypoints.match: keypoint
-extraction of the query and its mirror image, descriptor search, votes and affine verification), recall@1, and
+generated, and their keypoints and combined hashes computed in worker processes; the hashes are indexed as
+build(vectors=True, keypoints=True) indexes them (stage 1 rows, binary vector index) and the keypoints go to the
+index's keypoint index (its faiss binary IVF is built at the end). Queries are indexed images attacked (centre crop
+keeping half the area, the article's middle crop, flip, rotation by 90 degrees, JPEG quality 30). Reports build
+time, query p50/p95 of Keypoints.match (keypoint extraction of the query and its mirror image, descriptor search,
+votes and affine verification) and of the whole search() (stage 1 too), recall@1 of search(), and
 memory: the process's peak resident size (before the baseline is built) and its resident size while querying. The
 baseline is an exact faiss flat scan of the same descriptors, timed on one query (an image and its mirror image) in
 the same run.
@@ -25,9 +27,12 @@ import faiss
 import numpy as np
 
 from PIL import Image, ImageDraw
+from txtai import Embeddings
 
+from txtai_imagehash import config
 from txtai_imagehash.attacks import ATTACKS
-from txtai_imagehash.keypoints import COUNT, NEIGHBORS, QUERY, Features, Keypoints
+from txtai_imagehash.keypoints import COUNT, NEIGHBORS, QUERY, Features, keypointconfig
+from txtai_imagehash.search import Hasher, search
 
 # Attacks of the queries, in turn
 QUERIES = ["crop50", "seedcrop", "hflip", "rot90", "jpeg30"]
@@ -62,14 +67,28 @@ def synthetic(seed, width=400, height=300):
 
 def extract(seed):
     """
-    Extracts the keypoints of one synthetic image (worker process).
+    Extracts the keypoints and the combined hash of one synthetic image (worker process).
     """
 
     if not hasattr(extract, "features"):
-        extract.features = Features(COUNT)
+        extract.features, extract.hasher = Features(COUNT), Hasher()
 
-    points, codes = extract.features(synthetic(seed))
-    return seed, points.astype(np.float16), codes
+    image = synthetic(seed)
+    points, codes = extract.features(image)
+    return seed, points.astype(np.float16), codes, extract.hasher(image)[0]
+
+
+def stream(embeddings, size, workers):
+    """
+    Streams the documents of size synthetic images into an Embeddings index with keypoints: each image's stage 1 row
+    (combined hash), while its keypoints, extracted in worker processes with the hash, go straight to the index's
+    keypoint index under the row's index id.
+    """
+
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for seed, points, codes, value in pool.imap(extract, range(size), chunksize=64):
+            embeddings.graph.append(seed, points, codes)
+            yield seed, {"text": value, "image": seed}, None
 
 
 def rss():
@@ -86,25 +105,27 @@ def run(size, queries, workers, output):
     Builds an index of size synthetic images and queries it (runs in its own process).
     """
 
-    start = time.perf_counter()
-    keypoints = Keypoints({})
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        for seed, points, codes in pool.imap(extract, range(size), chunksize=64):
-            keypoints.append(seed, points, codes)
+    # Stage 1 on the binary vector index, keypoints in the graph slot, as build(vectors=True, keypoints=True) makes
+    options = {"algorithm": "combined", "size": 8, "trim": True, "exif": True, "keypoints": True}
+    embeddings = Embeddings(config(vectors={"algorithm": "combined", "exif": True}, imagehash=options, graph=keypointconfig()))
 
-    extraction = time.perf_counter() - start
     start = time.perf_counter()
-    keypoints.index(None, None, None)
+    embeddings.index(stream(embeddings, size, workers))
     indexing = time.perf_counter() - start
+    keypoints = embeddings.graph
 
     random = np.random.default_rng(size)
-    times, hits = [], []
+    times, searches, hits = [], [], []
     for x, seed in enumerate(random.choice(size, queries, replace=False)):
         image = ATTACKS[QUERIES[x % len(QUERIES)]](synthetic(int(seed)), random)
         start = time.perf_counter()
-        matches = keypoints.match(image)
+        keypoints.match(image)
         times.append(time.perf_counter() - start)
-        hits.append(bool(matches) and matches[0][0] == seed)
+
+        start = time.perf_counter()
+        results = search(embeddings, image)
+        searches.append(time.perf_counter() - start)
+        hits.append(bool(results) and results[0]["id"] == seed)
 
     resident, peak = rss(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -124,9 +145,10 @@ def run(size, queries, workers, output):
             "size": size,
             "descriptors": len(keypoints.descriptors),
             "lists": getattr(keypoints.descriptors.index, "nlist", 0),
-            "extraction": extraction,
             "indexing": indexing,
             "p50": 1000 * statistics.median(times),
+            "search": 1000 * statistics.median(searches),
+            "search95": 1000 * float(np.percentile(searches, 95)),
             "p95": 1000 * float(np.percentile(times, 95)),
             "recall": float(np.mean(hits)),
             "scan": 1000 * sum(scans),
@@ -157,12 +179,12 @@ def main(args=None):
         rows.append(result)
         print(f"{size}: {result}", flush=True)
 
-    print("\n| images | descriptors | lists | extract s | index s | query p50 ms | p95 ms | exact scan ms | scan / p50 | recall@1 | RSS querying MB | peak RSS MB |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| images | descriptors | IVF lists | index s | match p50 ms | p95 ms | search() p50 ms | p95 ms | exact scan ms | scan / match p50 | recall@1 | RSS querying MB | peak RSS MB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(
-            f"| {r['size']:,} | {r['descriptors']:,} | {r['lists']:,} | {r['extraction']:.0f} | {r['indexing']:.1f} | {r['p50']:.1f} | {r['p95']:.1f} | "
-            f"{r['scan']:.0f} | {r['scan'] / r['p50']:.1f}x | {r['recall']:.3f} | {r['resident']:.0f} | {r['peak']:.0f} |"
+            f"| {r['size']:,} | {r['descriptors']:,} | {r['lists']:,} | {r['indexing']:.0f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['search']:.1f} | "
+            f"{r['search95']:.1f} | {r['scan']:.0f} | {r['scan'] / r['p50']:.0f}x | {r['recall']:.3f} | {r['resident']:.0f} | {r['peak']:.0f} |"
         )
 
 

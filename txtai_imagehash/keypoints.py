@@ -27,7 +27,7 @@ SIDE = 512
 
 # Keypoints kept per indexed image and per query image (the query adds as many from its mirror image)
 COUNT = 256
-QUERY = 400
+QUERY = 300
 
 # Neighbours searched per query descriptor
 NEIGHBORS = 4

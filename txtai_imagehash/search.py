@@ -11,6 +11,7 @@ from txtai import Embeddings
 
 from .algorithms import nbits, resolve, tohex
 from .combined import dihedral, thumbnail
+from .functions import hamming
 from .images import ImageError, encoded, load, path, skip
 from .index import config
 from .keypoints import BACKEND, CANDIDATES, keypointconfig
@@ -343,25 +344,27 @@ def search(embeddings, image, limit=10, maxdistance=None, dihedral=True):
     hashes = hasher(embeddings)
     maxdistance = hashes.threshold() if maxdistance is None else maxdistance
     image = load(image, hashes.exif, normalize=True)
-    queries = hashes.expand(image, dihedral)
 
     # Two rows per image at most: fetch twice the limit
+    queries = hashes.expand(image, dihedral)
     rows = vsearch(embeddings, queries, limit * 2) if isvector(embeddings) else ssearch(embeddings, queries, limit * 2, maxdistance)
     rows = [row for row in rows if row["distance"] <= maxdistance]
 
     # Keypoint matches, with the hash distances of the images matched
     keypoints = haskeypoints(embeddings)
-    matches = kmatch(embeddings, image, limit) if keypoints else {}
-    if matches:
-        rows.extend(ssearch(embeddings, queries, 2 * len(matches), None, list(matches)))
+    if keypoints:
+        rows.extend(kmatch(embeddings, dict(embeddings.graph.match(image, max(limit, CANDIDATES))), queries, hashes.nbits()))
 
-    results = {}
+    results, inliers = {}, {}
     for row in rows:
         uid = row["image"] if row.get("image") is not None else row["id"]
+        inliers[uid] = max(row.get("inliers", 0), inliers.get(uid, 0))
         if uid not in results or row["distance"] < results[uid]["distance"]:
             results[uid] = {"id": uid, "distance": row["distance"], "path": row.get("path")}
-            if keypoints:
-                results[uid]["inliers"] = matches.get(uid, 0)
+
+    if keypoints:
+        for uid, result in results.items():
+            result["inliers"] = inliers[uid]
 
     return sorted(results.values(), key=lambda x: (-x.get("inliers", 0), x["distance"]))[:limit]
 
@@ -380,26 +383,32 @@ def haskeypoints(embeddings):
     return (embeddings.config.get("graph") or {}).get("backend") == BACKEND and embeddings.graph is not None
 
 
-def kmatch(embeddings, image, limit):
+def kmatch(embeddings, matches, queries, default):
     """
-    Keypoint path: the indexed images the query's keypoints match.
+    Rows of the images the query's keypoints match, with the hash distance of their matched row (its `text`,
+    computed here rather than in SQL).
 
     Args:
         embeddings: Embeddings with a keypoint index
-        image: oriented query image
-        limit: maximum number of images returned
+        matches: {index id: inlier keypoints} from Keypoints.match
+        queries: dict of hex hash -> penalty
+        default: distance of a row without a hash
 
     Returns:
-        {image id: inlier keypoints}
+        list of rows with id, image, path, distance and inliers
     """
 
-    matches = dict(embeddings.graph.match(image, max(limit, CANDIDATES)))
     if not matches:
-        return {}
+        return []
 
-    sql = f"select indexid, id, image from txtai where indexid in ({', '.join(str(int(x)) for x in matches)})"
-    rows = embeddings.search(sql, len(matches))
-    return {row["image"] if row.get("image") is not None else row["id"]: matches[row["indexid"]] for row in rows}
+    rows = []
+    sql = f"select indexid, id, image, path, text from txtai where indexid in ({', '.join(str(int(x)) for x in matches)})"
+    for row in embeddings.search(sql, len(matches)):
+        distances = [hamming(row["text"], value) for value in queries]
+        distance = min((x + penalty for x, penalty in zip(distances, queries.values()) if x is not None), default=default)
+        rows.append({"id": row["id"], "image": row["image"], "path": row["path"], "distance": distance, "inliers": matches[row["indexid"]]})
+
+    return rows
 
 
 def isvector(embeddings):
@@ -416,7 +425,7 @@ def isvector(embeddings):
     return embeddings.ann is not None and embeddings.config.get("method") == METHOD and embeddings.config.get("quantize") == 1
 
 
-def ssearch(embeddings, queries, limit, maxdistance, images=None):
+def ssearch(embeddings, queries, limit, maxdistance):
     """
     SQL path: one query ranking rows by the smallest hamming() distance to any query hash.
 
@@ -424,8 +433,7 @@ def ssearch(embeddings, queries, limit, maxdistance, images=None):
         embeddings: Embeddings
         queries: dict of hex hash -> penalty
         limit: maximum number of rows
-        maxdistance: largest distance returned, None for any
-        images: only rows of these image ids (their raw and trimmed rows), None for every row
+        maxdistance: largest distance returned
 
     Returns:
         list of rows with id, image, path and distance
@@ -433,20 +441,9 @@ def ssearch(embeddings, queries, limit, maxdistance, images=None):
 
     terms = [f"hamming(text, {quote(x)})" + (f" + {int(penalty)}" if penalty else "") for x, penalty in queries.items()]
     expression = f"min({', '.join(terms)})" if len(terms) > 1 else terms[0]
+    sql = f"select id, image, path, {expression} dist from txtai where {expression} <= {int(maxdistance)} order by dist limit {int(limit)}"
 
-    # Image ids are bound as parameters, never pasted into SQL
-    clauses, parameters = [], None
-    if maxdistance is not None:
-        clauses.append(f"{expression} <= {int(maxdistance)}")
-    if images is not None:
-        ids = [str(uid) for uid in images] + [f"{uid}{TRIMMED}" for uid in images]
-        parameters = {f"p{x}": uid for x, uid in enumerate(ids)}
-        clauses.append(f"id in ({', '.join(f':{name}' for name in parameters)})")
-
-    where = f" where {' and '.join(clauses)}" if clauses else ""
-    sql = f"select id, image, path, {expression} dist from txtai{where} order by dist limit {int(limit)}"
-
-    return [{**row, "distance": row.pop("dist")} for row in embeddings.search(sql, limit, parameters=parameters)]
+    return [{**row, "distance": row.pop("dist")} for row in embeddings.search(sql, limit)]
 
 
 def vsearch(embeddings, queries, limit):
