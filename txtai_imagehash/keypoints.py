@@ -307,7 +307,7 @@ class Descriptors:
         start, rows = self.index.ntotal, len(self)
         if rows <= FLAT or (self.trained and rows < 4 * self.trained):
             # Same structure: add the new rows
-            for offset, codes in self.chunks(0, self.spilled):
+            for offset, codes in self.chunks(self.spilled):
                 if self.trained:
                     self.index.add_with_ids(codes, np.arange(start + offset, start + offset + len(codes), dtype=np.int64))
                 else:
@@ -341,7 +341,7 @@ class Descriptors:
         # Centroids: distinct sampled descriptors
         nlist = int(min(65536, 2 ** np.ceil(np.log2(max(256, rows / LIST)))))
         picks = np.sort(np.random.default_rng(0).choice(rows, min(rows, 2 * nlist), replace=False))
-        sample = np.unique(np.concatenate([codes[picks[(picks >= offset) & (picks < offset + len(codes))] - offset] for offset, codes in self.chunks(0, rows)]), axis=0)
+        sample = np.unique(np.concatenate([codes[picks[(picks >= offset) & (picks < offset + len(codes))] - offset] for offset, codes in self.chunks(rows)]), axis=0)
         sample = sample[np.random.default_rng(0).permutation(len(sample))[:nlist]]
 
         # Coarse quantizer over the centroids: HNSW when there are many
@@ -352,12 +352,12 @@ class Descriptors:
         index.own_fields = True
 
         # Assign every row to its list, size every list exactly, then fill the lists
-        lists = np.concatenate([quantizer.search(codes, 1)[1][:, 0].astype(np.int32) for _, codes in self.chunks(0, rows)])
+        lists = np.concatenate([quantizer.search(codes, 1)[1][:, 0].astype(np.int32) for _, codes in self.chunks(rows)])
         for number, size in enumerate(np.bincount(lists, minlength=index.nlist)):
             index.invlists.resize(number, int(size))
             index.invlists.resize(number, 0)
 
-        for offset, codes in self.chunks(0, rows):
+        for offset, codes in self.chunks(rows):
             ids = np.arange(offset, offset + len(codes), dtype=np.int64)
             assigned = lists[offset : offset + len(codes)].astype(np.int64)
             index.add_core(len(codes), faiss.swig_ptr(codes), faiss.swig_ptr(ids), faiss.swig_ptr(assigned))
@@ -389,20 +389,19 @@ class Descriptors:
             for start in range(0, self.index.ntotal, CHUNK):
                 yield start, self.index.reconstruct_n(start, min(CHUNK, self.index.ntotal - start))
 
-    def chunks(self, start, end):
+    def chunks(self, rows):
         """
-        Reads rows of the temporary file in chunks.
+        Reads the first rows of the temporary file in chunks.
 
         Args:
-            start: first row
-            end: end row
+            rows: number of rows
 
         Returns:
-            generator of (row offset from start, uint8 array (n, 32))
+            generator of (first row, uint8 array (n, 32))
         """
 
-        for offset in range(start, end, CHUNK):
-            yield offset - start, self.read(offset, min(end, offset + CHUNK))
+        for offset in range(0, rows, CHUNK):
+            yield offset, self.read(offset, min(rows, offset + CHUNK))
 
     def read(self, start, end):
         """
@@ -705,9 +704,8 @@ class Keypoints(Graph):
             path: directory
         """
 
+        # Descriptors.save() adds the pending descriptors
         self.flush()
-        self.descriptors.optimize()
-
         os.makedirs(path, exist_ok=True)
         self.descriptors.save(os.path.join(path, "descriptors"))
         np.savez(os.path.join(path, "keypoints.npz"), ids=self.ids, starts=self.starts, deleted=self.deleted, points=self.points, trained=self.descriptors.trained)
