@@ -432,3 +432,29 @@ def test_url_from_environment(url, monkeypatch, tmp_path, photos):
     loaded = Embeddings().load(str(tmp_path / "index"))
     assert loaded.count() == 2 and loaded.search(photos["rocket"], 1)[0]["id"] == "1"
     loaded.close()
+
+
+def test_legacy_config(url, folder, monkeypatch):
+    """
+    A PostgreSQL configuration saved before the subpackage layout (tests/data/legacy/postgres.json, URL from the
+    environment) still indexes, saves and loads: its dotted paths resolve.
+    """
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "legacy", "postgres.json")
+    with open(path, encoding="utf-8") as f:
+        legacy = json.load(f)
+
+    monkeypatch.setenv("CLIENT_URL", url)
+    images = [(name, str(folder / f"{name}.jpg")) for name in NAMES[:4]]
+    embeddings = Embeddings(legacy)
+    embeddings.index(documents(images))
+    saved = tempfile.mkdtemp()
+    embeddings.save(saved)
+    embeddings.close()
+
+    loaded = Embeddings()
+    loaded.load(saved)
+    value = ImageHash()(images[3][1])
+    assert loaded.search(query(value, select="id", metric="hamming", limit=1))[0]["id"] == "rocket"
+    assert loaded.search(images[3][1], 1)[0]["id"] == "rocket"
+    loaded.close()
