@@ -2,7 +2,7 @@
 Accuracy benchmark: how often near-duplicate search finds the original of an attacked photo.
 
 Indexes real photos (scikit-image's, or every image in a folder) plus unrelated distractor images, queries with
-each photo attacked every way in txtai_imagehash.attacks (resize, JPEG, crops, flip, rotations, brightness,
+each photo attacked every way in txtai_imagehash.samples (resize, JPEG, crops, flip, rotations, brightness,
 contrast, grayscale, blur, border, caption, squash) and with unrelated distractor queries, and reports for every
 method: recall@1 per attack and overall, pairwise precision/recall/F1 at the default threshold, the largest
 threshold that keeps pairwise precision >= 0.99, PR curve points, and query time. The recipe (average hash,
@@ -24,9 +24,8 @@ import numpy as np
 from txtai import Embeddings
 
 from txtai_imagehash import ImageHash, config, documents, query
-from txtai_imagehash.attacks import ATTACKS, attacks, distractors, photos
-from txtai_imagehash.images import load
-from txtai_imagehash.search import build, hasher, search
+from txtai_imagehash.robust import build, search, variants
+from txtai_imagehash.samples import ATTACKS, attacks, distractors, photos
 
 # Pairwise precision the calibrated threshold must keep
 PRECISION = 0.99
@@ -73,7 +72,7 @@ class Robust:
             self.embeddings = build(list(images.items()), **self.options)
 
         self.count = len(images)
-        self.hasher = hasher(self.embeddings)
+        self.hasher = variants(self.embeddings)
         self.default = self.hasher.threshold()
 
     def rank(self, image):
@@ -82,7 +81,7 @@ class Robust:
         return [(row["id"], -row["inliers"] if row.get("inliers") else row["distance"]) for row in rows]
 
     def hash(self, image):
-        return self.hasher.expand(load(image, self.hasher.exif, normalize=True), self.dihedral)
+        return self.hasher.expand(self.hasher.load(image), self.dihedral)
 
 
 # Method name -> factory. Thresholds are Hamming bits, except the recipe's Levenshtein hex digits.

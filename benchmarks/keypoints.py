@@ -30,9 +30,12 @@ from PIL import Image, ImageDraw
 from txtai import Embeddings
 
 from txtai_imagehash import config
-from txtai_imagehash.attacks import ATTACKS
-from txtai_imagehash.keypoints import COUNT, NEIGHBORS, QUERY, Features, keypointconfig
-from txtai_imagehash.search import Hasher, search
+from txtai_imagehash.hashing.variants import Variants
+from txtai_imagehash.keypoints import Features, keypointconfig
+from txtai_imagehash.keypoints.features import COUNT, QUERY
+from txtai_imagehash.keypoints.graph import NEIGHBORS
+from txtai_imagehash.robust import search
+from txtai_imagehash.samples import ATTACKS
 
 # Attacks of the queries, in turn
 QUERIES = ["crop50", "seedcrop", "hflip", "rot90", "jpeg30"]
@@ -71,7 +74,7 @@ def extract(seed):
     """
 
     if not hasattr(extract, "features"):
-        extract.features, extract.hasher = Features(COUNT), Hasher()
+        extract.features, extract.hasher = Features(COUNT), Variants()
 
     image = synthetic(seed)
     points, codes = extract.features(image)

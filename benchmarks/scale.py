@@ -216,7 +216,8 @@ def jobdedup(args):
 
     import faiss  # pylint: disable=C0415
 
-    from txtai_imagehash.dedup import dedup, pairs  # pylint: disable=C0415
+    from txtai_imagehash import dedup  # pylint: disable=C0415
+    from txtai_imagehash.duplicates.pairs import pairs  # pylint: disable=C0415
 
     result = {"size": args.size}
     for radius in args.radii:

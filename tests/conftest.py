@@ -13,7 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # pylint: disable=C0413
 from PIL import Image, ImageDraw
 
-from txtai_imagehash.attacks import middle
+from txtai_imagehash.samples import middle
 
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina", "camera", "coins", "horse", "page", "clock"]
 

@@ -19,7 +19,7 @@ from PIL import Image
 from txtai.api import app
 
 from txtai_imagehash import ImageHash, query
-from txtai_imagehash.workflow import APPLICATION
+from txtai_imagehash import APPLICATION
 
 from conftest import crop
 

@@ -12,8 +12,8 @@ from txtai import Embeddings
 from txtai.app import Application
 
 from txtai_imagehash import ImageHash, config, distance, documents, hamming, query
-from txtai_imagehash.index import FUNCTIONS
-from txtai_imagehash.workflow import APPLICATION
+from txtai_imagehash.sql import FUNCTIONS
+from txtai_imagehash import APPLICATION
 
 from conftest import crop
 

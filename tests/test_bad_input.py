@@ -18,7 +18,7 @@ from txtai import Embeddings
 from txtai.pipeline import ImageHash as TxtaiImageHash
 
 from txtai_imagehash import ImageError, ImageHash, config, documents, hamming, query
-from txtai_imagehash.folder import walk
+from txtai_imagehash.files import walk
 
 
 def png(path, width, height, mode=0):

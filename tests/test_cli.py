@@ -414,7 +414,7 @@ def test_move_undo_never_overwrite(tmp_path, photos):
     place: it reports it and exits with code 3.
     """
 
-    from txtai_imagehash.moves import move
+    from txtai_imagehash.cli.moves import move
 
     root, aside = tmp_path / "photos", tmp_path / "aside"
     (root / "a").mkdir(parents=True)

@@ -11,7 +11,9 @@ import pytest
 from txtai import Embeddings
 
 from txtai_imagehash import ImageError, ImageHash, config, documents, hamming
-from txtai_imagehash.dedup import components, dedup, encode, pairs, tojson, union
+from txtai_imagehash.duplicates import dedup, tojson
+from txtai_imagehash.duplicates.pairs import components, pairs, union
+from txtai_imagehash.hashing.codec import words as encode
 
 
 def brute(codes, threshold):

@@ -7,7 +7,8 @@ import textdistance
 
 from hypothesis import given, strategies as st
 
-from txtai_imagehash import distance, fromhex, hamming
+from txtai_imagehash import distance, hamming
+from txtai_imagehash.hashing.codec import fromhex
 
 hexes = st.text(alphabet="0123456789abcdef", max_size=40)
 

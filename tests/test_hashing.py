@@ -11,7 +11,7 @@ from txtai import Embeddings
 from txtai.pipeline import ImageHash as TxtaiImageHash
 
 from txtai_imagehash import ImageError, ImageHash, config, documents, hamming, hashes
-from txtai_imagehash.hashing import draft
+from txtai_imagehash.images import draft
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_fast_mode(large, files):
     fast = [value for _, value in hashes(large, fast=True, workers=2)]
 
     # Draft decoding is really used on large JPEGs, and the hash stays within a few bits
-    image = draft(large[0], "average")
+    image = draft(large[0], grey=True)
     assert image.mode == "L" and 256 <= min(image.size) < 1200
     for a, b in zip(exact, fast):
         assert hamming(a, b) <= 4
@@ -113,7 +113,7 @@ def test_fast_mode(large, files):
     # Other formats (PNG) are hashed exactly in fast mode
     png = [x for x in files if x.endswith(".png")]
     assert [v for _, v in hashes(png, fast=True)] == TxtaiImageHash()(png)
-    assert draft(png[0], "average") is None
+    assert draft(png[0], grey=True) is None
 
 
 def test_progress(files, capsys):

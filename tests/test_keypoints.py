@@ -15,10 +15,12 @@ from PIL import Image
 from txtai import Embeddings
 
 from txtai_imagehash import keypoints, storage
+from txtai_imagehash.keypoints import descriptors as descriptorindex
+from txtai_imagehash.keypoints.verify import INLIERS
 from txtai_imagehash.cli import main
-from txtai_imagehash.attacks import attack, distractors
+from txtai_imagehash.samples import attack, distractors
 from txtai_imagehash.keypoints import BACKEND, Descriptors, Features, Keypoints, verify
-from txtai_imagehash.search import build, hasher, search, stream
+from txtai_imagehash.robust import add, build, search, variants
 
 from test_cli import run
 
@@ -105,7 +107,7 @@ def test_crops(index, photos):
         for kind in CROPS:
             query = attack(image, kind, seed=1)
             results = search(index, query)
-            hits.append(bool(results) and results[0]["id"] == name and results[0]["inliers"] >= keypoints.INLIERS)
+            hits.append(bool(results) and results[0]["id"] == name and results[0]["inliers"] >= INLIERS)
 
             results = search(stage1, query)
             misses += not results or results[0]["id"] != name
@@ -178,7 +180,7 @@ def test_upsert_delete(photos):
     assert embeddings.graph.count() == 1
 
     # Upsert the astronaut under id "b": the rocket's keypoints are gone
-    embeddings.upsert(stream([("b", photos["astronaut"])], hasher(embeddings)))
+    add(embeddings, [("b", photos["astronaut"])])
     assert search(embeddings, query)[0]["id"] == "b"
     assert not any(row["inliers"] for row in search(embeddings, attack(photos["rocket"], "crop50")))
     assert embeddings.graph.count() == 1
@@ -190,9 +192,9 @@ def test_descriptors_ivf(tmp_path, monkeypatch):
     rebuilds and save/load, and finds every exact descriptor when probing all lists.
     """
 
-    monkeypatch.setattr(keypoints, "FLAT", 2000)
-    monkeypatch.setattr(keypoints, "LIST", 16)
-    monkeypatch.setattr(keypoints, "CHUNK", 1000)
+    monkeypatch.setattr(descriptorindex, "FLAT", 2000)
+    monkeypatch.setattr(descriptorindex, "LIST", 16)
+    monkeypatch.setattr(descriptorindex, "CHUNK", 1000)
 
     random = np.random.default_rng(0)
     codes = random.integers(0, 256, (16000, 32), dtype=np.uint8)
@@ -225,7 +227,7 @@ def test_ivf_search(monkeypatch, photos):
     search() through the IVF descriptor index (FLAT lowered so that a small index becomes one) still finds crops.
     """
 
-    monkeypatch.setattr(keypoints, "FLAT", 1000)
+    monkeypatch.setattr(descriptorindex, "FLAT", 1000)
     embeddings = build(list(photos.items()), keypoints=True)
     assert type(embeddings.graph.descriptors.index).__name__ == "IndexBinaryIVF"
 
@@ -240,7 +242,7 @@ def test_vectors(photos):
 
     embeddings = build(list(photos.items()), vectors=True, keypoints=True)
     results = search(embeddings, attack(photos["chelsea"], "seedcrop"))
-    assert results[0]["id"] == "chelsea" and results[0]["inliers"] >= keypoints.INLIERS
+    assert results[0]["id"] == "chelsea" and results[0]["inliers"] >= INLIERS
 
     results = search(embeddings, attack(photos["coffee"], "hflip"))
     assert results[0]["id"] == "coffee" and results[0]["distance"] <= 36
@@ -296,7 +298,7 @@ def test_yaml(tmp_path, photos):
     # pylint: disable=C0415
     from txtai.app import Application
 
-    from txtai_imagehash.workflow import APPLICATION
+    from txtai_imagehash import APPLICATION
 
     config = Application.read(APPLICATION)
     config["embeddings"]["graph"] = {"backend": BACKEND}
@@ -310,7 +312,7 @@ def test_yaml(tmp_path, photos):
 
     list(app.workflow("index", files))
     results = search(app.embeddings, attack(photos["astronaut"], "crop50"))
-    assert results[0]["id"] == str(tmp_path / "astronaut.png") and results[0]["inliers"] >= keypoints.INLIERS
+    assert results[0]["id"] == str(tmp_path / "astronaut.png") and results[0]["inliers"] >= INLIERS
 
 
 def test_without_opencv(tmp_path, photos):

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 from txtai.pipeline import ImageHash as TxtaiImageHash
 
-from txtai_imagehash import ImageError, ImageHash, fromhex, tohex
+from txtai_imagehash import ImageError, ImageHash
+from txtai_imagehash.hashing.codec import fromhex, tohex
 
 SIZES = {"average": [4, 8, 16], "perceptual": [4, 8, 16], "difference": [4, 8, 16], "wavelet": [4, 8, 16], "color": [3, 8, 12]}
 

@@ -20,6 +20,7 @@ from PIL import Image
 from txtai import Embeddings
 
 from txtai_imagehash import ImageHash, config, distance, documents, hamming, postgres, query, vectorconfig
+from txtai_imagehash.postgres import functions
 
 from conftest import crop
 
@@ -359,7 +360,7 @@ def test_sql_script():
 
     script = postgres.sql()
     assert script.count("CREATE OR REPLACE FUNCTION") == 2
-    assert postgres.body(postgres.DISTANCE) in script and postgres.body(postgres.HAMMING) in script
+    assert functions.body(functions.DISTANCE) in script and functions.body(functions.HAMMING) in script
 
 
 def normalize(value):

@@ -12,11 +12,13 @@ from txtai import Embeddings
 import txtai_imagehash
 
 from txtai_imagehash import ImageError, ImageHash, config, documents, query
-from txtai_imagehash.algorithms import ALGORITHMS, bits, fromhex, tohex
-from txtai_imagehash.attacks import attack, border, distractors
-from txtai_imagehash.combined import TRANSFORMS, combined, dihedral, thumbnail
-from txtai_imagehash.search import THRESHOLDS, TRIMMED, Hasher, build, search
-from txtai_imagehash.trim import trim
+from txtai_imagehash.hashing.algorithms import ALGORITHMS, THRESHOLDS, bits
+from txtai_imagehash.hashing.codec import fromhex, tohex
+from txtai_imagehash.samples import attack, border, distractors
+from txtai_imagehash.hashing.combined import TRANSFORMS, combined, dihedral, square
+from txtai_imagehash.hashing.variants import TRIMMED, Variants
+from txtai_imagehash.robust import build, search
+from txtai_imagehash.hashing.trim import trim
 
 # Attacks stage 1 must see through where the recipe does not
 ROBUST = ["hflip", "rot90", "border5", "caption"]
@@ -101,7 +103,7 @@ def test_dihedral(photos):
     assert len(set(TRANSFORMS)) == 8
     for name in ["astronaut", "coffee", "rocket"]:
         image = photos[name]
-        hashes = dihedral(thumbnail(image))
+        hashes = dihedral(square(image))
         assert hashes.shape == (8, 192)
         assert len({tohex(x) for x in hashes}) == 8
 
@@ -145,12 +147,12 @@ def test_trimmed_query(photos):
     """
 
     for name in ["coffee", "rocket", "astronaut", "camera"]:
-        original = fromhex(Hasher()(photos[name])[0])
+        original = fromhex(Variants()(photos[name])[0])
         framed = border(photos[name], 0.05)
 
         distances = {}
         for trimmed in (False, True):
-            hashes = Hasher(trim=trimmed).expand(framed)
+            hashes = Variants(trim=trimmed).expand(framed)
             distances[trimmed] = min(int((fromhex(value) != original).sum()) for value in hashes)
 
         assert distances[False] > THRESHOLDS["combined"] and distances[True] <= 8, (name, distances)
@@ -291,7 +293,7 @@ def test_yaml(tmp_path, photos):
     # pylint: disable=C0415
     from txtai.app import Application
 
-    from txtai_imagehash.workflow import APPLICATION
+    from txtai_imagehash import APPLICATION
 
     config = Application.read(APPLICATION)
     config["txtai_imagehash.ImageHash"] = {"algorithm": "combined", "size": 8, "exif": True}
@@ -308,11 +310,3 @@ def test_yaml(tmp_path, photos):
 
     results = search(app.embeddings, attack(photos["rocket"], "hflip"))
     assert results[0]["id"] == str(tmp_path / "rocket.png")
-
-
-def test_exports():
-    """
-    build and search are public names.
-    """
-
-    assert txtai_imagehash.build is build and txtai_imagehash.search is search

@@ -13,7 +13,8 @@ from txtai import Embeddings
 
 from txtai_imagehash import ImageError, ImageHash, config, documents, hamming, query, todistance, vectorconfig
 from txtai_imagehash.ann import HammingIndex
-from txtai_imagehash.vectors import HashVectors, decode
+from txtai_imagehash.hashing.codec import unpack as decode
+from txtai_imagehash.vectors import HashVectors
 
 from conftest import crop
 

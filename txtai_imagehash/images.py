@@ -16,6 +16,9 @@ logger = logging.getLogger(__name__)
 # Background that transparent pixels are composited onto by convert()
 BACKGROUND = (255, 255, 255)
 
+# Smallest side, in pixels, that draft() decodes JPEG files to by default (DCT scaling picks 1/2, 1/4 or 1/8)
+DRAFT = 256
+
 
 class ImageError(ValueError):
     """
@@ -131,7 +134,7 @@ def failure(error):
     return reasons.get(type(error), error.strerror or str(error))
 
 
-def load(source, exif=False, name=None, normalize=False):
+def decode(source, exif=False, name=None, normalize=False):
     """
     Opens an image source as a decoded PIL image. Decoding happens here, so a truncated or corrupt file
     fails now with an ImageError instead of later inside a hash function.
@@ -245,7 +248,7 @@ def encoded(source):
     """
 
     if isinstance(source, Image.Image):
-        image = load(source)
+        image = decode(source)
 
         # Opened from a file: keep that file's bytes
         if image.format and path(image) and os.path.isfile(path(image)):
@@ -262,9 +265,44 @@ def encoded(source):
     else:
         data = read(source)
 
-    image = load(BytesIO(data), name=describe(source))
+    image = decode(BytesIO(data), name=describe(source))
     image.encoded = data
 
     # Keep the source's name for error messages and metadata
     image.filename = path(source) or ""
     return image
+
+
+def draft(source, grey=False, longest=None):
+    """
+    Opens a JPEG at reduced scale with Pillow's draft mode: DCT scaling to the smallest of 1/2, 1/4 or 1/8 of full
+    size that keeps the short side at DRAFT pixels or more (or the longest side at longest), luma only when grey.
+
+    Args:
+        source: path, bytes or binary file object
+        grey: decode grey levels only
+        longest: keep the longest side at this many pixels or more, instead of the short side at DRAFT
+
+    Returns:
+        decoded PIL image, or None when draft decoding does not apply (other formats, other sources, errors: the
+        exact path then reports errors as usual)
+    """
+
+    if isinstance(source, Image.Image) or not isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
+        return None
+
+    try:
+        image = Image.open(BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source)
+        if image.format != "JPEG":
+            image.close()
+            return None
+
+        scale = longest / max(image.size) if longest else DRAFT / min(image.size)
+        size = (max(round(image.width * scale), 1), max(round(image.height * scale), 1))
+        image.draft("L" if grey and image.mode in ("RGB", "L", "YCbCr") else image.mode, size)
+        image.load()
+        return image
+
+    # pylint: disable=W0703
+    except Exception:
+        return None

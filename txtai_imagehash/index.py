@@ -1,18 +1,73 @@
 """
-Index module: Embeddings configuration and document streams for image hash indexes.
+Index module: the recipe's index. Embeddings configurations for image hash indexes, and the streams of hashes and
+documents that fill them.
 """
 
-from .images import ImageError, encoded, path, skip
-from .hashing import batchdocuments
+import math
+
+from io import BytesIO
+
+from PIL import Image
+
+from .hashing.batch import GREY, run
+from .images import ImageError, describe, encoded, path, read, skip
 from .pipeline import ImageHash
-from .vectors import vectorconfig
+from .sql import FUNCTIONS
+
+# Dotted path of the vectors method, for configuration dicts and YAML
+METHOD = "txtai_imagehash.vectors.HashVectors"
+
+# Exact multi-index hashing ANN backend
+HAMMING = "txtai_imagehash.ann.HammingIndex"
+
+# Above this many rows, vectorconfig(approximate="auto") builds an approximate index (exact search measured
+# 1.4-1.7 ms p50 at 1M rows on 2 cores, see benchmarks/scale.py)
+LARGE = 10_000_000
 
 
-# SQL functions, registered by dotted path under explicit names so that they survive save() and load()
-FUNCTIONS = [
-    {"name": "distance", "function": "txtai_imagehash.distance", "deterministic": True},
-    {"name": "hamming", "function": "txtai_imagehash.hamming", "deterministic": True},
-]
+def vectorconfig(algorithm="average", size=8, exif=False, approximate=False, count=None, backend="faiss"):
+    """
+    Creates the Embeddings configuration keys for a binary Hamming vector index of image hashes. Merge them into a
+    configuration, e.g. txtai_imagehash.config(**vectorconfig()) or txtai_imagehash.config(vectors=True).
+
+    Args:
+        algorithm: hash algorithm, must match the pipeline that computes the `text` hashes
+        size: hash size
+        exif: apply EXIF orientation before hashing
+        approximate: False (default) for an exact flat binary index (BFlat, a brute-force popcount scan),
+                     True for an approximate inverted file index (BIVF, nprobe cells searched), "auto" for
+                     approximate when count is above LARGE rows
+        count: expected number of rows, sizes the approximate index
+        backend: "faiss" (default), "hamming" for txtai_imagehash.ann.HammingIndex (exact, multi-index hashing:
+                 sublinear for near-duplicate queries), or another txtai ANN backend with binary support such
+                 as "pgvector"
+
+    Returns:
+        configuration dict
+    """
+
+    configuration = {
+        "method": METHOD,
+        "vectors": {"algorithm": algorithm, "size": size, "exif": exif},
+        "quantize": 1,
+        "backend": HAMMING if backend == "hamming" else backend,
+    }
+
+    if backend == "faiss":
+        approximate = approximate if approximate != "auto" else bool(count and count > LARGE)
+        if approximate:
+            # IVF cells: txtai's rule of thumb (4 * sqrt(rows), at least 39 rows per cell) capped at 1,024 cells so
+            # that training stays short, trained on a sample of at most 100,000 rows, 1/16 of the cells probed.
+            # benchmarks/scale.py measures this configuration's recall.
+            configuration["faiss"] = {"components": "BIVF"}
+            if count:
+                cells = max(min(round(4 * math.sqrt(count)), count // 39, 1024), 1)
+                configuration["faiss"] = {"components": f"BIVF{cells}", "nprobe": max(cells // 16, 1), "sample": min(1.0, 100000 / count)}
+        else:
+            # Exact: txtai otherwise builds an approximate BIVF index above 5,000 rows
+            configuration["faiss"] = {"components": "BFlat"}
+
+    return configuration
 
 
 def config(vectors=None, **overrides):
@@ -21,8 +76,8 @@ def config(vectors=None, **overrides):
     bytes, no text model, and the `distance` and `hamming` SQL functions.
 
     Args:
-        vectors: True for a binary Hamming vector index of the hashes (see txtai_imagehash.vectors.vectorconfig),
-                 or a dict of vectorconfig() arguments, e.g. {"approximate": True, "count": 1000000}
+        vectors: True for a binary Hamming vector index of the hashes (see vectorconfig()), or a dict of
+                 vectorconfig() arguments, e.g. {"approximate": True, "count": 1000000}
         overrides: configuration keys to add or replace, e.g. path="sentence-transformers/..." for the
                    recipe's text model, or functions=[...] to register more SQL functions
 
@@ -49,6 +104,84 @@ def config(vectors=None, **overrides):
     return configuration
 
 
+def hashes(images, workers=1, fast=False, pipeline=None, progress=False, batch=8, total=None):
+    """
+    Hashes a stream of images, yielding results in input order as they are ready, with bounded memory (see
+    txtai_imagehash.hashing.batch.run). An image that cannot be read yields its ImageError (naming the file and the
+    reason) in place of a hash, and the stream goes on.
+
+    Exact mode (default) gives the hashes of txtai.pipeline.ImageHash bit for bit. Fast mode decodes JPEG files
+    at reduced scale (Pillow draft mode: DCT scaling to 1/2-1/8 size, luma only for grey-level algorithms),
+    which is several times faster on camera photos and gives the same or a nearly the same hash (a few bits
+    apart at most, see benchmarks/). Other formats are hashed exactly in fast mode too.
+
+    Args:
+        images: iterable of image sources (path, PIL image, bytes, binary file object) or (id, source) pairs
+        workers: number of worker processes; 1 (default) hashes in this process
+        fast: use JPEG draft decoding
+        pipeline: ImageHash pipeline, defaults to ImageHash()
+        progress: show a tqdm progress bar
+        batch: images per task sent to a worker
+        total: number of images for the progress bar, defaults to len(images) when available
+
+    Returns:
+        generator of (id or source, hex hash or ImageError)
+    """
+
+    pipeline = pipeline if pipeline else ImageHash()
+    return run(images, pipeline, workers, fast, progress, batch, total, grey=pipeline.algorithm in GREY)
+
+
+def stream(images, function, errors=None, workers=1, fast=False, progress=False, grey=False):
+    """
+    Hashes images for indexing: each source is read once here, hashed by function (in worker processes when
+    asked), and comes back with its stored object, the original file's bytes as a lazily opened PIL image (header
+    only), so this process never decodes pixels. Images that cannot be read are skipped and reported (see
+    txtai_imagehash.images.skip), so one broken file never stops a run.
+
+    Args:
+        images: iterable of images or (id, image) pairs, where an image is a path, PIL image, bytes or
+                binary file object; ids default to 0..n-1 in input order
+        function: picklable callable(source) -> hash value, e.g. an ImageHash pipeline
+        errors: optional list that collects an ImageError for every skipped image
+        workers: hash in this many worker processes, 1 (default) hashes here
+        fast: hash JPEG files with reduced-scale (draft) decoding
+        progress: show a progress bar
+        grey: fast mode decodes grey levels only
+
+    Returns:
+        generator of (id, source, object, hash value)
+    """
+
+    def sources():
+        for index, image in enumerate(images):
+            uid, image = image if isinstance(image, tuple) else (index, image)
+            try:
+                data = image if isinstance(image, Image.Image) else read(image)
+            except ImageError as error:
+                skip(error, errors)
+                continue
+
+            # The id carries what this process needs afterwards; only data goes to workers
+            yield (uid, image, data), data
+
+    total = len(images) if hasattr(images, "__len__") else None
+    for (uid, image, data), value in run(sources(), function, workers, fast, progress, total=total, grey=grey):
+        if isinstance(value, ImageError):
+            # Name the original source, not the bytes sent to the worker
+            skip(ImageError(describe(image), value.reason), errors)
+            continue
+
+        if isinstance(data, Image.Image):
+            obj = encoded(data)
+        else:
+            obj = Image.open(BytesIO(data))
+            obj.encoded = data
+            obj.filename = path(image) or ""
+
+        yield uid, image, obj, value
+
+
 def documents(images, pipeline=None, errors=None, workers=1, fast=False, progress=False):
     """
     Streams (id, data, tags) documents for Embeddings.index/upsert: data holds the image object (stored as its
@@ -60,7 +193,7 @@ def documents(images, pipeline=None, errors=None, workers=1, fast=False, progres
                 binary file object; ids default to 0..n-1 in input order
         pipeline: ImageHash pipeline, defaults to ImageHash()
         errors: optional list that collects an ImageError for every skipped image
-        workers: hash in this many worker processes (see txtai_imagehash.hashing.hashes), 1 (default) hashes here
+        workers: hash in this many worker processes (see hashes()), 1 (default) hashes here
         fast: hash JPEG files with reduced-scale (draft) decoding: faster, hashes may differ by a few bits
         progress: show a progress bar
 
@@ -69,20 +202,5 @@ def documents(images, pipeline=None, errors=None, workers=1, fast=False, progres
     """
 
     pipeline = pipeline if pipeline else ImageHash()
-
-    # Batched, parallel or fast hashing
-    if workers > 1 or fast or progress:
-        yield from batchdocuments(images, pipeline, errors, workers, fast, progress)
-        return
-
-    for index, image in enumerate(images):
-        uid, image = image if isinstance(image, tuple) else (index, image)
-
-        try:
-            obj = encoded(image)
-            text = pipeline(obj)
-        except ImageError as error:
-            skip(error, errors)
-            continue
-
+    for uid, image, obj, text in stream(images, pipeline, errors, workers, fast, progress, grey=pipeline.algorithm in GREY):
         yield uid, {"object": obj, "text": text, "path": path(image)}, None

@@ -6,8 +6,8 @@ import numpy as np
 
 from txtai.pipeline import Pipeline
 
-from .algorithms import bits, resolve, tohex
-from .images import load
+from .hashing.algorithms import imagebits, resolve
+from .hashing.codec import tohex
 
 
 class ImageHash(Pipeline):
@@ -64,5 +64,5 @@ class ImageHash(Pipeline):
             hex string or numpy float32 array, depending on strings
         """
 
-        values = bits(load(image, self.exif, normalize=self.normalize), self.algorithm, self.size)
+        values = imagebits(image, self.algorithm, self.size, self.exif, self.normalize)
         return tohex(values) if self.strings else values.astype(np.float32)

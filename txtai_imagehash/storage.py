@@ -6,12 +6,11 @@ new version, marks it complete, then swaps the link in one atomic rename, so a p
 PATH pointing at the previous complete version. Readers resolve the link once and load one version.
 """
 
+import json
 import os
 import shutil
 import time
 import uuid
-
-from txtai import Embeddings
 
 # Written into a version directory once it is completely saved
 MARKER = ".complete"
@@ -65,7 +64,12 @@ def load(path, embeddings=None):
         Embeddings
     """
 
-    embeddings = embeddings if embeddings else Embeddings()
+    # pylint: disable=C0415
+    if not embeddings:
+        from txtai import Embeddings
+
+        embeddings = Embeddings()
+
     embeddings.load(current(path))
     return embeddings
 
@@ -105,10 +109,44 @@ def exists(path):
         True if an index can be loaded from path
     """
 
+    return config(path) is not None
+
+
+def config(path):
+    """
+    Reads the configuration of the current version of an index without loading it (and without importing txtai,
+    so that the command line checks its arguments at once). An index is a directory whose config.json has an
+    offset, as txtai's Embeddings.exists() checks; a pickled `config` file (older txtai) is checked by txtai.
+
+    Args:
+        path: index path
+
+    Returns:
+        configuration dict, or None when there is no index at path
+    """
+
     try:
-        return Embeddings().exists(current(path))
+        directory = current(path)
     except FileNotFoundError:
-        return False
+        return None
+
+    name = os.path.join(directory, "config.json")
+    if not os.path.isfile(name):
+        # pylint: disable=C0415
+        if not os.path.isfile(os.path.join(directory, "config")):
+            return None
+
+        from txtai import Embeddings
+
+        return {} if Embeddings().exists(directory) else None
+
+    try:
+        with open(name, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+
+    return data if isinstance(data, dict) and "offset" in data else None
 
 
 def versions(path):

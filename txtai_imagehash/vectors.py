@@ -3,26 +3,16 @@ Vectors module: a txtai vectors method that turns images into vectors of their h
 `quantize: 1` stores each hash as a binary vector and vector search ranks images by Hamming distance.
 """
 
-import math
 import os
 
 import numpy as np
 
-
 from txtai.vectors import Vectors
 
-from .algorithms import ishex, nbits
+from .hashing.algorithms import nbits
+from .hashing.codec import ishex, unpack
 from .pipeline import ImageHash
-
-# Dotted path of the vectors method, for configuration dicts and YAML
-METHOD = "txtai_imagehash.vectors.HashVectors"
-
-# Exact multi-index hashing ANN backend
-HAMMING = "txtai_imagehash.ann.HammingIndex"
-
-# Above this many rows, vectorconfig(approximate="auto") builds an approximate index (exact search measured
-# 1.4-1.7 ms p50 at 1M rows on 2 cores, see benchmarks/scale.py)
-LARGE = 10_000_000
+from .settings import PIPELINE
 
 
 class HashVectors(Vectors):
@@ -39,16 +29,16 @@ class HashVectors(Vectors):
 
     Configuration (all optional, under the `vectors` key): algorithm (default average), size (default 8),
     exif (default False), normalize: the arguments of txtai_imagehash.ImageHash, which must match the pipeline
-    that computed the `text` hashes. See vectorconfig().
+    that computed the `text` hashes. See txtai_imagehash.vectorconfig().
 
     Scores: txtai reports a binary index score as 1 - hamming / (8 * dimensions bytes); see todistance().
     """
 
     def loadmodel(self, path):
         options = self.config.get("vectors", {})
-        unknown = set(options) - {"algorithm", "size", "exif", "normalize"}
+        unknown = set(options) - set(PIPELINE)
         if unknown:
-            raise ValueError(f"Unknown HashVectors options {sorted(unknown)}: expected algorithm, size, exif, normalize")
+            raise ValueError(f"Unknown HashVectors options {sorted(unknown)}: expected {', '.join(PIPELINE)}")
 
         # Hash pipeline that returns bits as float32 arrays
         return ImageHash(**options, strings=False)
@@ -77,7 +67,7 @@ class HashVectors(Vectors):
 
         output = np.empty((len(data), nbits), dtype=bool)
         if hashes:
-            output[np.flatnonzero(ishash)] = decode(hashes, nbits)
+            output[np.flatnonzero(ishash)] = unpack(hashes, nbits)
 
         for x, value in enumerate(data):
             if not ishash[x]:
@@ -112,72 +102,6 @@ class HashVectors(Vectors):
         """
 
         return nbits(self.model.algorithm, self.model.size)
-
-
-def decode(hashes, nbits):
-    """
-    Decodes hex hashes into bits in one vectorized step.
-
-    Args:
-        hashes: list of hex strings of equal length
-        nbits: number of bits per hash (leading pad bits of the hex encoding are dropped)
-
-    Returns:
-        boolean array of shape (len(hashes), nbits)
-    """
-
-    digits = len(hashes[0])
-
-    # Odd digit counts are left padded to whole bytes, which only adds leading zero bits
-    pad = "0" if digits % 2 else ""
-    data = bytes.fromhex(pad + pad.join(hashes)) if pad else bytes.fromhex("".join(hashes))
-    values = np.unpackbits(np.frombuffer(data, dtype=np.uint8).reshape(len(hashes), -1), axis=1)
-    return values[:, values.shape[1] - nbits :].astype(bool)
-
-
-def vectorconfig(algorithm="average", size=8, exif=False, approximate=False, count=None, backend="faiss"):
-    """
-    Creates the Embeddings configuration keys for a binary Hamming vector index of image hashes. Merge them into a
-    configuration, e.g. txtai_imagehash.config(**vectorconfig()) or txtai_imagehash.config(vectors=True).
-
-    Args:
-        algorithm: hash algorithm, must match the pipeline that computes the `text` hashes
-        size: hash size
-        exif: apply EXIF orientation before hashing
-        approximate: False (default) for an exact flat binary index (BFlat, a brute-force popcount scan),
-                     True for an approximate inverted file index (BIVF, nprobe cells searched), "auto" for
-                     approximate when count is above LARGE rows
-        count: expected number of rows, sizes the approximate index
-        backend: "faiss" (default), "hamming" for txtai_imagehash.ann.HammingIndex (exact, multi-index hashing:
-                 sublinear for near-duplicate queries), or another txtai ANN backend with binary support such
-                 as "pgvector"
-
-    Returns:
-        configuration dict
-    """
-
-    configuration = {
-        "method": METHOD,
-        "vectors": {"algorithm": algorithm, "size": size, "exif": exif},
-        "quantize": 1,
-        "backend": HAMMING if backend == "hamming" else backend,
-    }
-
-    if backend == "faiss":
-        approximate = approximate if approximate != "auto" else bool(count and count > LARGE)
-        if approximate:
-            # IVF cells: txtai's rule of thumb (4 * sqrt(rows), at least 39 rows per cell) capped at 1,024 cells so
-            # that training stays short, trained on a sample of at most 100,000 rows, 1/16 of the cells probed.
-            # benchmarks/scale.py measures this configuration's recall.
-            configuration["faiss"] = {"components": "BIVF"}
-            if count:
-                cells = max(min(round(4 * math.sqrt(count)), count // 39, 1024), 1)
-                configuration["faiss"] = {"components": f"BIVF{cells}", "nprobe": max(cells // 16, 1), "sample": min(1.0, 100000 / count)}
-        else:
-            # Exact: txtai otherwise builds an approximate BIVF index above 5,000 rows
-            configuration["faiss"] = {"components": "BFlat"}
-
-    return configuration
 
 
 def todistance(score, embeddings):

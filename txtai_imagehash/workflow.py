@@ -16,13 +16,12 @@ from PIL import Image
 from txtai.pipeline import Pipeline
 from txtai.workflow import Task
 
-from .images import ImageError, describe, encoded, path
+from . import APPLICATION  # noqa: F401 (re-exported: the application that wires these tasks)
+from .images import ImageError, describe, path
+from .index import documents
 from .pipeline import ImageHash
 
 logger = logging.getLogger(__name__)
-
-# YAML application shipped with the package: CONFIG=$(python -c "import txtai_imagehash; print(txtai_imagehash.APPLICATION)")
-APPLICATION = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app.yml")
 
 # File url prefix, as txtai's FileTask accepts it
 FILE = re.compile(r"^file://")
@@ -106,21 +105,17 @@ class ImageDocuments(Pipeline):
         uid, source, tags = None, element, None
         try:
             uid, source, tags = unpack(element)
-
-            # Store the original file bytes: txtai buffers workflow documents with pickle, which keeps bytes
-            # but not the attributes of a PIL image
-            image = encoded(source)
-            obj = getattr(image, "encoded", None) or image
-            return (uid, {"object": obj, "text": hasher(image), "path": path(source)}, tags)
-
         except ImageError as error:
             logger.warning("Skipped image: %s", error)
             return failure(uid, source, str(error))
 
-        except (OSError, ValueError) as error:
-            # Hashing failed on a decoded image: still only this element fails
-            logger.warning("Skipped image: %s: %s", describe(source), error)
-            return failure(uid, source, f"{describe(source)}: cannot hash image: {error}")
+        # Store the original file bytes: txtai buffers workflow documents with pickle, which keeps bytes but not the
+        # attributes of a PIL image
+        errors = []
+        for _, data, _ in documents([(uid, source)], hasher, errors):
+            return (uid, {**data, "object": getattr(data["object"], "encoded", None) or data["object"]}, tags)
+
+        return failure(uid, source, str(errors[0]))
 
 
 class IndexTask(Task):

@@ -1,7 +1,8 @@
 """
-Attacks module: the edits a near-duplicate image search must see through (Copydays-style), real photos to apply
-them to, and unrelated distractor images. Used by benchmarks/accuracy.py and the tests. The attacks need only
-Pillow; photos() without a folder and distractors() need scikit-image (the `test` extra).
+Samples module: real photos to try near-duplicate detection on (scikit-image's, or a folder's), unrelated distractor
+images, and the edits a near-duplicate image search must see through (Copydays-style attacks). Used by the demo,
+the tests, the notebooks and benchmarks/accuracy.py. The attacks need only Pillow; photos() without a folder and
+distractors() need scikit-image (the `demo` extra).
 """
 
 import os
@@ -36,15 +37,53 @@ PHOTOS = [
     "text",
 ]
 
+# The 12 photos of the demo collection and the tests: colour and grey, photos, scans and a silhouette
+DEMO = [
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "camera",
+    "coins",
+    "horse",
+    "page",
+    "clock",
+]
+
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
-def photos(folder=None):
+def photo(name):
+    """
+    Loads one of scikit-image's photos as an RGB PIL image. "motorcycle" is the left view of stereo_motorcycle.
+
+    Args:
+        name: function name in skimage.data, or "motorcycle"
+
+    Returns:
+        RGB PIL image
+    """
+
+    # pylint: disable=C0415
+    try:
+        from skimage import data
+    except ImportError as error:
+        raise ImportError('the sample photos come with scikit-image: pip install "txtai-imagehash[demo]"') from error
+
+    pixels = data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(data, name)()
+    return Image.fromarray(pixels).convert("RGB")
+
+
+def photos(folder=None, names=None):
     """
     Loads real photos: every image in a folder, or the photos scikit-image ships.
 
     Args:
         folder: optional folder of images
+        names: scikit-image photos to load without a folder, defaults to PHOTOS
 
     Returns:
         dict of name -> RGB PIL image
@@ -59,13 +98,7 @@ def photos(folder=None):
 
         return images
 
-    # pylint: disable=C0415
-    from skimage import data
-
-    loaders = {name: getattr(data, name, None) for name in PHOTOS}
-    loaders["motorcycle"] = lambda: data.stereo_motorcycle()[0]
-
-    return {name: Image.fromarray(loader()).convert("RGB") for name, loader in loaders.items()}
+    return {name: photo(name) for name in (names or PHOTOS)}
 
 
 def distractors(count=24, seed=0):

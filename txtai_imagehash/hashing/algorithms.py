@@ -1,15 +1,16 @@
 """
-Algorithms module: the image hash algorithms, name -> function(image, size) -> bits, and hex encoding.
+Algorithms module: the image hash algorithms, name -> function(image, size) -> bits, computed exactly as
+txtai.pipeline.ImageHash computes them, and the distance under which two hashes of an algorithm are near-duplicates.
 """
 
 import functools
-import re
 
 import imagehash
 import numpy as np
 
 from PIL import Image
 
+from ..images import decode
 from .combined import combined
 
 # Hash algorithms of txtai.pipeline.ImageHash, computed by the imagehash library exactly as txtai does
@@ -22,8 +23,6 @@ ALGORITHMS = {
     # Not in txtai: horizontal difference + vertical difference + perceptual bits, 3 x 64 bits for size 8
     "combined": combined,
 }
-
-HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 def names():
@@ -88,60 +87,52 @@ def nbits(algorithm="average", size=8):
     return len(bits(Image.fromarray(gradient).convert("RGB"), algorithm, size))
 
 
-def tohex(values):
+def imagebits(source, algorithm="average", size=8, exif=False, normalize=False):
     """
-    Encodes hash bits as a hex string, most significant bit first, left padded to whole hex digits.
-    This is the encoding of imagehash (and so of txtai.pipeline.ImageHash).
+    Opens an image source and computes the bits of its hash, as txtai_imagehash.ImageHash does.
 
     Args:
-        values: flat array of bits
-
-    Returns:
-        hex string
-    """
-
-    values = np.asarray(values, dtype=bool).reshape(-1)
-    width = (len(values) + 3) // 4
-
-    # Left pad to a whole number of hex digits, then pack 4 bits per digit
-    padded = np.concatenate([np.zeros(width * 4 - len(values), dtype=bool), values])
-    nibbles = padded.reshape(-1, 4) @ np.array([8, 4, 2, 1])
-    return "".join("0123456789abcdef"[x] for x in nibbles)
-
-
-def fromhex(value, nbits=None):
-    """
-    Decodes a hex hash into its bits.
-
-    Args:
-        value: hex string
-        nbits: number of bits in the hash, defaults to 4 bits per hex digit (leading pad bits are dropped)
+        source: path, PIL image, bytes or binary file object
+        algorithm: algorithm name
+        size: hash size
+        exif: apply the EXIF orientation first
+        normalize: convert to 8-bit pixels first (see txtai_imagehash.images.convert)
 
     Returns:
         flat boolean numpy array
     """
 
-    if not ishex(value):
-        raise ValueError(f"Invalid hash {value!r}: expected a non-empty hex string")
-
-    nbits = nbits if nbits else len(value) * 4
-    if nbits > len(value) * 4:
-        raise ValueError(f"Invalid hash {value!r}: {len(value)} hex digits hold fewer than {nbits} bits")
-
-    digits = np.array([int(x, 16) for x in value])
-    values = ((digits[:, None] >> np.array([3, 2, 1, 0])) & 1).astype(bool).reshape(-1)
-    return values[len(values) - nbits :]
+    return bits(decode(source, exif, normalize=normalize), algorithm, size)
 
 
-def ishex(value):
+# Default maximum distance of a near-duplicate per algorithm (hash size 8), in bits, flip/rotation penalty
+# included. Calibrated with benchmarks/accuracy.py (19 scikit-image photos x 17 attacks, 24 distractors): at or a
+# margin below the largest threshold that kept pairwise precision >= 0.99 there (combined 51, average 8, perceptual
+# 16, difference 3, wavelet 5), as a larger collection brings unrelated pairs closer (average's 8 has no margin: it
+# must admit a flipped match, 6 bits of penalty, and its closest unrelated pair was at 8). The color hash does not
+# separate near-duplicates from unrelated images (precision 0.28 at distance 0): its threshold only admits
+# identical hashes. Larger hash sizes scale by the number of bits.
+THRESHOLDS = {
+    "combined": 36,
+    "average": 8,
+    "perceptual": 12,
+    "difference": 2,
+    "wavelet": 4,
+    "color": 0,
+}
+
+
+def threshold(algorithm="average", size=8):
     """
-    Checks if value is a non-empty string of hex digits (no prefix, sign or whitespace).
+    Default maximum distance of a near-duplicate for an algorithm and size (see THRESHOLDS).
 
     Args:
-        value: value to check
+        algorithm: algorithm name
+        size: hash size
 
     Returns:
-        True if value is a hex string
+        number of bits
     """
 
-    return isinstance(value, str) and HEX.fullmatch(value) is not None
+    base = 3 * 64 if algorithm == "combined" else 64
+    return round(THRESHOLDS.get(algorithm, 0.1 * base) * nbits(algorithm, size) / base)

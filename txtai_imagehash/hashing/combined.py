@@ -31,7 +31,7 @@ def transform(pixels, index):
     return pixels[::-1] if flipy else pixels
 
 
-def thumbnail(image, size=8, box=None):
+def square(image, size=8, box=None):
     """
     Reduces an image to the grey square thumbnail the combined hash is computed from: luminance, resized to
     (4 * size) x (4 * size) pixels with Lanczos resampling, as imagehash.phash does. Any aspect ratio is squashed
@@ -63,7 +63,7 @@ def hashbits(pixels, size=8):
       bits of imagehash.phash when the thumbnail is the Lanczos reduction of the whole image)
 
     Args:
-        pixels: square float array from thumbnail()
+        pixels: square float array from square()
         size: hash size
 
     Returns:
@@ -78,7 +78,7 @@ def features(pixels, size):
     Reduces a thumbnail to the three arrays its hash bits compare.
 
     Args:
-        pixels: square float array from thumbnail()
+        pixels: square float array from square()
         size: hash size
 
     Returns:
@@ -137,7 +137,7 @@ def combined(image, size=8):
         imagehash.ImageHash with a (3 * size) x size boolean `hash` array
     """
 
-    return ImageHash(hashbits(thumbnail(image, size), size).reshape(3 * size, size))
+    return ImageHash(hashbits(square(image, size), size).reshape(3 * size, size))
 
 
 def dihedral(pixels, size=8):
@@ -147,7 +147,7 @@ def dihedral(pixels, size=8):
     DCT frequencies along its axis, a transpose swaps and transposes the grids and transposes the DCT.
 
     Args:
-        pixels: square float array from thumbnail()
+        pixels: square float array from square()
         size: hash size
 
     Returns:

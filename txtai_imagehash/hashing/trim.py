@@ -73,20 +73,3 @@ def strip(pixels, tolerance, fraction, limit):
     # First line that is not border, or all of them up to the limit
     stop = np.flatnonzero(~uniform)
     return int(stop[0]) if len(stop) else count
-
-
-def trimmed(image, **kwargs):
-    """
-    Crops an image to the region inside its uniform borders.
-
-    Args:
-        image: PIL image
-        kwargs: arguments of trim()
-
-    Returns:
-        PIL image, the input itself when there is no border
-    """
-
-    box = trim(image, **kwargs)
-    return image if box == (0, 0) + image.size else image.crop(box)
-

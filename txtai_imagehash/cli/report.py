@@ -9,9 +9,9 @@ import time
 
 from io import BytesIO
 
-from PIL import Image
-
-from .images import ImageError, load
+from ..images import ImageError, decode, draft
+from ..files import within
+from .output import humanize
 
 # Longest thumbnail side in pixels
 THUMBNAIL = 240
@@ -57,49 +57,13 @@ def thumbnail(path, size=THUMBNAIL):
         data URI string
     """
 
-    try:
-        # Reduced-scale JPEG decoding: much faster for camera photos, same thumbnail
-        image = Image.open(path)
-        image.draft("RGB", (size * 2, size * 2))
-    except Exception:  # pylint: disable=W0703
-        # load() reports the reason
-        image = path
-
-    image = load(image, exif=True, name=path)
-    if image.mode not in ("RGB", "L"):
-        # Flatten transparency onto white
-        rgba = image.convert("RGBA")
-        image = Image.new("RGB", rgba.size, (255, 255, 255))
-        image.paste(rgba, mask=rgba.split()[3])
-
+    # Reduced-scale JPEG decoding: much faster for camera photos, same thumbnail; transparency flattened onto white
+    image = decode(draft(path, longest=2 * size) or path, exif=True, name=path, normalize=True)
     image = image.copy()
     image.thumbnail((size, size))
     output = BytesIO()
     image.convert("RGB").save(output, format="JPEG", quality=82)
     return "data:image/jpeg;base64," + base64.b64encode(output.getvalue()).decode("ascii")
-
-
-def humanize(count):
-    """
-    Formats a byte count for people.
-
-    Args:
-        count: number of bytes or None
-
-    Returns:
-        string like "1.2 MB"
-    """
-
-    if count is None:
-        return "size unknown"
-
-    value = float(count)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-
-    return f"{value:.1f} TB"
 
 
 def figure(image, keeper, root=None):
@@ -124,7 +88,7 @@ def figure(image, keeper, root=None):
     width, height = image.get("width"), image.get("height")
     dimensions = f"{width} &times; {height}" if width and height else "size unknown"
     shown = path
-    if root and path.startswith(str(root).rstrip(os.sep) + os.sep):
+    if root and path and within(path, str(root)):
         shown = os.path.relpath(path, root)
 
     badge = "KEEP" if keeper else f"duplicate &middot; distance {html.escape(str(image.get('distance')))}"

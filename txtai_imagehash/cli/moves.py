@@ -144,14 +144,14 @@ def undo(manifest):
             os.makedirs(os.path.dirname(destination), exist_ok=True)
             shutil.move(source, destination)
             restored.append(entry)
-            prune(os.path.dirname(source), content["target"])
+            removeempty(os.path.dirname(source), content["target"])
         except OSError as error:
             problems.append((entry, error.strerror or str(error)))
 
     return restored, problems
 
 
-def prune(folder, top):
+def removeempty(folder, top):
     """
     Removes empty folders from folder up to, but not including, top.
 

@@ -1,222 +1,19 @@
 """
-Search module: build() and search(), the robust near-duplicate path. Stage 1 hashes every image with the combined
-hash, raw and inside its uniform borders, and expands each query to the 8 flips and rotations of its thumbnail.
-Stage 2 (optional, build(keypoints=True)) adds local features: see txtai_imagehash.keypoints.
+Robust module: the robust near-duplicate path. build() and add() fill an index with every signal: stage 1 hashes
+every image with the combined hash, raw and inside its uniform borders; stage 2 (optional, keypoints=True) adds
+local features (see txtai_imagehash.keypoints). search() expands each query to the 8 flips and rotations of its
+thumbnail and ranks images by every signal the index holds.
 """
 
-import numpy as np
-
-from PIL import Image
 from txtai import Embeddings
 
-from .algorithms import nbits, resolve, tohex
-from .combined import dihedral, thumbnail
-from .functions import hamming
-from .images import ImageError, encoded, load, path, skip
-from .index import config
+from .hashing.variants import TRIMMED, Variants
+from .images import path
+from .index import METHOD, config, stream
+from .settings import read as settings
 from .keypoints import BACKEND, CANDIDATES, keypointconfig
-from .trim import trim
-from .vectors import METHOD, todistance
-
-
-# Default maximum distance of a near-duplicate per algorithm (hash size 8), in bits, flip/rotation penalty
-# included. Calibrated with benchmarks/accuracy.py (19 scikit-image photos x 17 attacks, 24 distractors): at or a
-# margin below the largest threshold that kept pairwise precision >= 0.99 there (combined 51, average 8, perceptual
-# 16, difference 3, wavelet 5), as a larger collection brings unrelated pairs closer (average's 8 has no margin: it
-# must admit a flipped match, 6 bits of penalty, and its closest unrelated pair was at 8). The color hash does not
-# separate near-duplicates from unrelated images (precision 0.28 at distance 0): its threshold only admits
-# identical hashes. Larger hash sizes scale by the number of bits.
-THRESHOLDS = {
-    "combined": 36,
-    "average": 8,
-    "perceptual": 12,
-    "difference": 2,
-    "wavelet": 4,
-    "color": 0,
-}
-
-# Penalty of a flipped or rotated query hash, as a share of the hash bits
-PENALTY = 0.1
-
-# Largest side of the copy that non-combined algorithms hash the flips and rotations of
-SMALL = 128
-
-# Suffix of the row id of an image's trimmed hash
-TRIMMED = "#trimmed"
-
-
-class Hasher:
-    """
-    Hashes images for stage 1: the raw hash, the hash inside uniform borders, and for queries the hashes of the
-    8 flips and rotations of both.
-    """
-
-    def __init__(self, algorithm="combined", size=8, trim=True, exif=True, penalty=None):
-        """
-        Creates a Hasher.
-
-        Args:
-            algorithm: hash algorithm name, combined by default
-            size: hash size
-            trim: also hash the region inside uniform borders (see txtai_imagehash.trim)
-            exif: apply EXIF orientation before hashing
-            penalty: bits added to the distances of flipped and rotated query hashes, defaults to PENALTY
-                     (a share of the hash bits)
-        """
-
-        self.function = resolve(algorithm)
-        self.algorithm, self.size, self.trim, self.exif = algorithm, size, trim, exif
-        self.penalty = penalty if penalty is not None else round(PENALTY * self.nbits())
-
-    def __call__(self, image):
-        """
-        Hashes an image for indexing.
-
-        Args:
-            image: PIL image (already oriented)
-
-        Returns:
-            (raw hex hash, trimmed hex hash or None when there is no border or trimming is off)
-        """
-
-        image = self.grey(image)
-        raw = tohex(self.hashes(image, None, False)[0])
-
-        box = self.box(image)
-        return raw, tohex(self.hashes(image, box, False)[0]) if box else None
-
-    def expand(self, image, dihedral=True):
-        """
-        Hashes a query image: raw and trimmed, each in its 8 flips and rotations. A flipped or rotated hash carries
-        a penalty, added to its distances, so that an upright match ranks first when distances are close.
-
-        Args:
-            image: PIL image (already oriented)
-            dihedral: expand to flips and rotations if True
-
-        Returns:
-            dict of distinct hex hash -> penalty in bits, the raw hash first
-        """
-
-        image = self.grey(image)
-        hashes = [self.hashes(image, None, dihedral)]
-        box = self.box(image)
-        if box:
-            hashes.append(self.hashes(image, box, dihedral))
-
-        queries = {}
-        for group in hashes:
-            for x, values in enumerate(group):
-                value, penalty = tohex(values), self.penalty if x else 0
-                queries[value] = min(penalty, queries.get(value, penalty))
-
-        return queries
-
-    def grey(self, image):
-        """
-        Converts an image to grey levels once for the combined hash, which hashes luminance only (other algorithms
-        get the image as is).
-
-        Args:
-            image: PIL image
-
-        Returns:
-            PIL image
-        """
-
-        return image.convert("L") if self.algorithm == "combined" and image.mode != "L" else image
-
-    def box(self, image):
-        """
-        Finds the region inside uniform borders.
-
-        Args:
-            image: PIL image
-
-        Returns:
-            (left, top, right, bottom) box, or None when trimming is off or there is no border
-        """
-
-        if not self.trim:
-            return None
-
-        box = trim(image)
-        return box if box != (0, 0) + image.size else None
-
-    def hashes(self, image, box, expand):
-        """
-        Computes the hash bits of an image region, optionally in its 8 flips and rotations.
-
-        Args:
-            image: PIL image
-            box: region to hash, or None for the whole image
-            expand: hash the 8 flips and rotations if True, otherwise only the region
-
-        Returns:
-            boolean array, one row of bits per hash
-        """
-
-        if self.algorithm == "combined":
-            # One thumbnail, transformed 8 times
-            pixels = thumbnail(image, self.size, box)
-            return dihedral(pixels, self.size) if expand else dihedral(pixels, self.size)[:1]
-
-        image = image.crop(box) if box else image
-        bits = [self.bits(image)]
-        if expand:
-            # The other 7 transforms of a small copy
-            small = image.copy()
-            small.thumbnail((SMALL, SMALL))
-            for method in TRANSPOSE:
-                bits.append(self.bits(small.transpose(method)))
-
-        return np.stack(bits)
-
-    def bits(self, image):
-        """
-        Computes the hash bits of one image with the configured algorithm.
-
-        Args:
-            image: PIL image
-
-        Returns:
-            flat boolean array
-        """
-
-        return np.asarray(self.function(image, self.size).hash, dtype=bool).reshape(-1)
-
-    def nbits(self):
-        """
-        Number of bits in a hash of this algorithm and size.
-
-        Returns:
-            number of bits
-        """
-
-        return nbits(self.algorithm, self.size)
-
-    def threshold(self):
-        """
-        Default maximum distance of a near-duplicate for this algorithm and size.
-
-        Returns:
-            number of bits
-        """
-
-        base = 3 * 64 if self.algorithm == "combined" else 64
-        return round(THRESHOLDS.get(self.algorithm, 0.1 * base) * self.nbits() / base)
-
-
-# The 7 flips and rotations besides the identity
-TRANSPOSE = [
-    Image.Transpose.FLIP_LEFT_RIGHT,
-    Image.Transpose.FLIP_TOP_BOTTOM,
-    Image.Transpose.ROTATE_90,
-    Image.Transpose.ROTATE_180,
-    Image.Transpose.ROTATE_270,
-    Image.Transpose.TRANSPOSE,
-    Image.Transpose.TRANSVERSE,
-]
+from .sql import hamming
+from .vectors import todistance
 
 
 def build(images, algorithm="combined", size=8, trim=True, exif=True, vectors=False, keypoints=False, errors=None, **overrides):
@@ -244,7 +41,7 @@ def build(images, algorithm="combined", size=8, trim=True, exif=True, vectors=Fa
         Embeddings
     """
 
-    hasher = Hasher(algorithm, size, trim, exif)
+    variants = Variants(algorithm, size, trim, exif)
     options = {"algorithm": algorithm, "size": size, "trim": trim, "exif": exif}
 
     # Binary vector index of the same hashes: vectors is True or a dict of vectorconfig() arguments
@@ -257,58 +54,75 @@ def build(images, algorithm="combined", size=8, trim=True, exif=True, vectors=Fa
         overrides["graph"] = keypointconfig(exif=exif, **(keypoints if isinstance(keypoints, dict) else {}))
 
     embeddings = Embeddings(config(vectors=vectors, **{**overrides, "imagehash": options}))
-    embeddings.index(stream(images, hasher, errors))
+    embeddings.index(rows(images, variants, errors))
     return embeddings
 
 
-def stream(images, hasher, errors=None):
+def add(embeddings, images, errors=None):
     """
-    Streams (id, data, tags) documents of build(): the raw row of each image, then its trimmed row if any.
+    Adds images to an index from build(), or replaces those whose id is already there, hashed with the index's own
+    settings. Keypoints are extracted too when the index has them (txtai hands the new rows to its graph slot).
+
+    Args:
+        embeddings: Embeddings index from build()
+        images: iterable of images or (id, image) pairs, where an image is a path, PIL image, bytes or binary file
+                object; ids default to 0..n-1 in input order
+        errors: optional list that collects an ImageError for every skipped image
+
+    Returns:
+        embeddings
+    """
+
+    values = settings(embeddings.config)
+    variants = Variants(values["algorithm"], values["size"], values.get("trim", False), values["exif"])
+
+    # An image replaced by one without a border leaves no stale trimmed row behind
+    untrimmed = []
+    embeddings.upsert(rows(images, variants, errors, untrimmed))
+    if untrimmed:
+        embeddings.delete([f"{uid}{TRIMMED}" for uid in untrimmed])
+
+    return embeddings
+
+
+def rows(images, variants, errors=None, untrimmed=None):
+    """
+    Streams the (id, data, tags) documents of a robust index: the raw row of each image, then its trimmed row if
+    any. Every row carries the image id in its `image` field.
 
     Args:
         images: iterable of images or (id, image) pairs
-        hasher: Hasher
+        variants: Variants hasher
         errors: optional list that collects an ImageError for every skipped image
+        untrimmed: optional list that collects the ids of images without a trimmed row
 
     Returns:
         generator of documents
     """
 
-    for index, image in enumerate(images):
-        uid, image = image if isinstance(image, tuple) else (index, image)
-
-        try:
-            obj = encoded(image)
-            raw, trimmed = hasher(load(obj, hasher.exif, normalize=True))
-        except ImageError as error:
-            skip(error, errors)
-            continue
-
+    for uid, image, obj, (raw, trimmed) in stream(images, variants.index, errors):
         source = path(image)
         yield uid, {"object": obj, "text": raw, "path": source, "image": uid}, None
         if trimmed:
             yield f"{uid}{TRIMMED}", {"text": trimmed, "path": source, "image": uid}, None
+        elif untrimmed is not None:
+            untrimmed.append(uid)
 
 
-def hasher(embeddings):
+def variants(embeddings):
     """
-    Creates the Hasher matching an index: the options stored by build(), else the vectors options, else the
-    recipe's defaults (average hash, size 8, no EXIF orientation). Trimmed query hashes are always used: they need
-    nothing from the index.
+    Creates the Variants hasher of an index's queries: its hash settings (see txtai_imagehash.settings), with
+    trimmed query hashes always on (they need nothing from the index).
 
     Args:
         embeddings: Embeddings
 
     Returns:
-        Hasher
+        Variants
     """
 
-    options = embeddings.config.get("imagehash") or {}
-    if not options:
-        vectors = embeddings.config.get("vectors") or {}
-        options = {"algorithm": vectors.get("algorithm", "average"), "size": vectors.get("size", 8), "exif": vectors.get("exif", False)}
-
-    return Hasher(options.get("algorithm", "average"), options.get("size", 8), True, options.get("exif", False))
+    values = settings(embeddings.config)
+    return Variants(values["algorithm"], values["size"], True, values["exif"])
 
 
 def search(embeddings, image, limit=10, maxdistance=None, dihedral=True):
@@ -317,7 +131,7 @@ def search(embeddings, image, limit=10, maxdistance=None, dihedral=True):
 
     Stage 1, hashes: the query is hashed raw and inside its uniform borders, each in its 8 flips and rotations, and
     every image is ranked by the smallest Hamming distance between any query hash and any of its stored hashes; a
-    flipped or rotated query hash adds a penalty of PENALTY times the hash bits (19 bits for the combined hash), so
+    flipped or rotated query hash adds a penalty of a tenth of the hash bits (19 bits for the combined hash), so
     upright matches win close calls. Uses the binary vector index when the index has one (txtai_imagehash.vectors),
     otherwise SQL (hamming).
 
@@ -333,7 +147,7 @@ def search(embeddings, image, limit=10, maxdistance=None, dihedral=True):
         image: query image: path, PIL image, bytes or binary file object
         limit: maximum number of images returned
         maxdistance: largest hash distance returned, defaults to the calibrated threshold of the index's algorithm
-                     (THRESHOLDS); pass a large number such as 10**6 to rank every image
+                     (txtai_imagehash.hashing.algorithms.THRESHOLDS); pass a large number such as 10**6 to rank every image
         dihedral: expand the query to flips and rotations
 
     Returns:
@@ -341,9 +155,9 @@ def search(embeddings, image, limit=10, maxdistance=None, dihedral=True):
         "inliers": keypoints matched under the affine fit (0 for hash-only matches)
     """
 
-    hashes = hasher(embeddings)
+    hashes = variants(embeddings)
     maxdistance = hashes.threshold() if maxdistance is None else maxdistance
-    image = load(image, hashes.exif, normalize=True)
+    image = hashes.load(image)
 
     # Two rows per image at most: fetch twice the limit
     queries = hashes.expand(image, dihedral)

@@ -1,10 +1,70 @@
 """
-Query module: builds the recipe's SQL query from validated parts, never from pasted user input.
+SQL module: the recipe's SQL. The `distance` and `hamming` functions that rank rows by hash distance, their
+registration for an Embeddings configuration, and the query builder that uses them from validated parts, never from
+pasted user input.
 """
 
 import re
 
-from .algorithms import ishex
+from rapidfuzz.distance import Levenshtein
+
+from .checks import integer
+from .hashing.codec import ishex
+
+# SQL functions, registered by dotted path under explicit names so that they survive save() and load()
+FUNCTIONS = [
+    {"name": "distance", "function": "txtai_imagehash.distance", "deterministic": True},
+    {"name": "hamming", "function": "txtai_imagehash.hamming", "deterministic": True},
+]
+
+
+def distance(a: str, b: str) -> int:
+    """
+    Levenshtein distance between two hash strings, with the null handling of txtai's near-duplicate image
+    recipe: the length of the other string when one is empty, 0 when both are.
+
+    Args:
+        a: hash string
+        b: hash string
+
+    Returns:
+        edit distance as an int
+    """
+
+    if a and b:
+        return Levenshtein.distance(a, b)
+    if a:
+        return len(a)
+    if b:
+        return len(b)
+    return 0
+
+
+def hamming(a: str, b: str) -> int:
+    """
+    Number of differing bits between two hex hashes of equal length. A missing (NULL or empty) hash gives
+    NULL, so SQL can filter rows without a hash.
+
+    Args:
+        a: hex hash
+        b: hex hash
+
+    Returns:
+        number of differing bits, or None when either hash is missing
+    """
+
+    if not a or not b:
+        return None
+
+    for value in (a, b):
+        if not ishex(value):
+            raise ValueError(f"hamming: {value!r} is not a hex hash")
+
+    if len(a) != len(b):
+        raise ValueError(f"hamming: hashes of unequal length ({len(a)} and {len(b)} hex digits): {a!r}, {b!r}")
+
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
 
 # Metrics are SQL functions registered by txtai_imagehash.config()
 METRICS = ("distance", "hamming")
@@ -43,7 +103,7 @@ def query(hash, select="id, object", metric="distance", limit=None, maxdistance=
     if not isinstance(select, str) or not COLUMNS.fullmatch(select):
         raise ValueError(f"Invalid select {select!r}: expected comma-separated column names")
 
-    limit, maxdistance = count("limit", limit), count("maxdistance", maxdistance)
+    limit, maxdistance = integer("limit", limit), integer("maxdistance", maxdistance)
 
     expression = f"{metric}(text, '{hash}')"
     where = []
@@ -58,22 +118,3 @@ def query(hash, select="id, object", metric="distance", limit=None, maxdistance=
     sql += f" order by {expression}"
     sql += f" limit {limit}" if limit is not None else ""
     return sql
-
-
-def count(name, value):
-    """
-    Validates an optional non-negative integer argument.
-
-    Args:
-        name: argument name for the error message
-        value: value to check
-
-    Returns:
-        value as int, or None
-    """
-
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"Invalid {name} {value!r}: expected a non-negative integer")
-    return int(value)

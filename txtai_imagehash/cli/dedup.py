@@ -1,0 +1,119 @@
+"""
+Dedup command: dedup FOLDER | --index PATH | FOLDER --index PATH.
+"""
+
+import os
+import sys
+
+from ..files import within
+from .errors import DUPLICATES, OK, PARTIAL, UsageError
+from .indexes import folder, open_index, sync
+from .output import say, table
+
+
+def run(args):
+    """
+    Finds groups of near-duplicates, reports them and optionally moves the duplicates aside.
+
+    Args:
+        args: parsed arguments
+
+    Returns:
+        exit code
+    """
+
+    if not args.folder and not args.index:
+        raise UsageError("give a FOLDER, an --index PATH, or both (the folder is indexed into PATH first)")
+
+    path = folder(args.folder) if args.folder else None
+    if args.move_to and path and within(os.path.abspath(args.move_to), os.path.abspath(path)):
+        raise UsageError(f"--move-to {args.move_to} is inside {path}: the moved files would be found again; choose a folder outside it")
+
+    embeddings, pipeline = open_index(args, create=bool(path))
+    if path:
+        sync(args, embeddings, pipeline, path)
+
+    groups = find(embeddings, args.threshold)
+    source = os.path.abspath(path) if path else args.index
+
+    # pylint: disable=C0415
+    from ..duplicates import tojson
+
+    if args.json:
+        content = tojson(groups)
+        if args.json == "-":
+            print(content)
+        else:
+            with open(args.json, "w", encoding="utf-8") as f:
+                f.write(content + "\n")
+
+    if args.html:
+        from .report import write
+
+        say(args, f"Report: {write(groups, args.html, source=source)}")
+
+    if args.json != "-":
+        table(groups)
+
+    code = move(args, embeddings, groups, path) if args.move_to else OK
+    if code == OK and args.fail_on_duplicates and groups:
+        code = DUPLICATES
+
+    return code
+
+
+def find(embeddings, threshold):
+    """
+    Finds the duplicate groups of an index.
+
+    Args:
+        embeddings: Embeddings
+        threshold: largest distance, or None for the default
+
+    Returns:
+        groups, see txtai_imagehash.dedup
+    """
+
+    # pylint: disable=C0415
+    from ..duplicates import dedup
+
+    return dedup(embeddings) if threshold is None else dedup(embeddings, threshold=threshold)
+
+
+def move(args, embeddings, groups, path):
+    """
+    Moves non-keepers aside, removes their rows from a saved index and prints the undo command.
+
+    Args:
+        args: parsed arguments
+        embeddings: Embeddings
+        groups: duplicate groups
+        path: folder, or None
+
+    Returns:
+        exit code
+    """
+
+    # pylint: disable=C0415
+    from .. import storage
+    from .moves import move as run
+
+    if not groups:
+        return OK
+
+    index = os.path.abspath(args.index) if args.index else None
+    manifest, done, failed = run(groups, args.move_to, root=os.path.abspath(path) if path else None, index=index)
+
+    # The index follows the files: moved files are no longer in the collection
+    if done and args.index:
+        embeddings.delete([entry["id"] for entry in done])
+        storage.save(embeddings, args.index)
+
+    # Keep standard output pure JSON with --json
+    output = sys.stderr if args.json == "-" else sys.stdout
+    print(f"Moved {len(done)} file{'' if len(done) == 1 else 's'} into {os.path.abspath(args.move_to)}", file=output)
+    for entry, reason in failed:
+        print(f"  not moved: {entry['from']}: {reason}", file=sys.stderr)
+    print(f"Manifest: {manifest}\nPut them back with: txtai-imagehash undo {manifest}", file=output)
+
+    return PARTIAL if failed else OK

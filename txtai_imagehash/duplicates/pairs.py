@@ -1,0 +1,196 @@
+"""
+Pairs module: all pairs of hashes within a Hamming distance, without comparing all pairs (multi-index hashing by the
+pigeonhole principle), and the connected components they link.
+"""
+
+from itertools import combinations
+from math import comb
+
+import numpy as np
+
+# Largest key packed next to a 32-bit row number in one uint64 sort key
+KEYBITS = 32
+
+
+def popcount(codes, a, b):
+    """
+    Hamming distances between rows a and rows b of codes.
+
+    Args:
+        codes: uint64 array (n, words)
+        a: row numbers
+        b: row numbers
+
+    Returns:
+        int array of distances
+    """
+
+    return np.bitwise_count(codes[a] ^ codes[b]).sum(axis=1, dtype=np.int64)
+
+
+def blocks(count, threshold, bits):
+    """
+    Chooses the block layout for pigeonhole candidate search: bits are split into blocks, and two hashes within
+    threshold bits differ in at most threshold blocks, so at least blocks - threshold blocks are equal. Every
+    choice of that many blocks is one table (one sort). More blocks mean more tables with fewer candidates each.
+
+    Args:
+        count: number of hashes
+        threshold: maximum distance
+        bits: bits available for keys (at most 64)
+
+    Returns:
+        number of blocks
+    """
+
+    best, cost = None, None
+    for blocks in range(threshold + 1, min(bits, threshold + 24) + 1):
+        match = blocks - threshold
+        tables = comb(blocks, match)
+        keybits = min(bits * match / blocks, KEYBITS)
+
+        # Cost model: a sort per table plus candidate pairs to verify (expected for uniform hashes)
+        estimate = tables * (count + 3 * count * count / 2 ** (keybits + 1))
+        if cost is None or estimate < cost:
+            best, cost = blocks, estimate
+
+    return best
+
+
+def pairs(codes, threshold, nbits=64):
+    """
+    Finds all pairs of rows within threshold bits of each other, without comparing all pairs: multi-index
+    hashing by the pigeonhole principle (see blocks()), one sort per table, candidates verified by popcount.
+    Codes longer than 64 bits are searched on their first 64 bits (pairs within threshold on all bits are within
+    threshold on those too) and verified on all bits.
+
+    Args:
+        codes: uint64 array (n, words) from txtai_imagehash.hashing.codec.words()
+        threshold: maximum distance in bits
+        nbits: bits per hash
+
+    Returns:
+        (a, b, distance) int arrays with a < b, each pair once
+    """
+
+    count = codes.shape[0]
+    if count >= 2**32:
+        raise ValueError("pairs: at most 2^32 - 1 hashes")
+
+    found = []
+    bits = min(nbits, 64)
+    layout = blocks(count, threshold, bits)
+
+    # Block boundaries over the key bits of the first word, counted from the least significant bit
+    bounds = np.linspace(0, bits, layout + 1).round().astype(int)
+    first = codes[:, 0]
+    rows = np.arange(count, dtype=np.uint64)
+
+    for table in combinations(range(layout), layout - threshold):
+        # Pack the table's blocks into a key of up to KEYBITS bits: fewer key bits only add candidates
+        key, width = np.zeros(count, dtype=np.uint64), 0
+        for block in table:
+            start, size = int(bounds[block]), int(min(bounds[block + 1] - bounds[block], KEYBITS - width))
+            if size <= 0:
+                break
+            key = (key << np.uint64(size)) | ((first >> np.uint64(start)) & np.uint64((1 << size) - 1))
+            width += size
+
+        found.append(candidates(np.sort((key << np.uint64(32)) | rows), codes, threshold))
+
+    # Each pair once
+    found = np.concatenate(found) if found else np.empty(0, dtype=np.uint64)
+    found = np.unique(found)
+    a, b = (found >> np.uint64(32)).astype(np.int64), (found & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    return a, b, popcount(codes, a, b)
+
+
+def candidates(ordered, codes, threshold):
+    """
+    Verifies candidate pairs: rows whose keys are equal in one table, i.e. equal high 32 bits in a sorted array.
+
+    Args:
+        ordered: sorted uint64 array of key << 32 | row
+        codes: uint64 array (n, words)
+        threshold: maximum distance
+
+    Returns:
+        uint64 array of a << 32 | b for verified pairs, a < b
+    """
+
+    keys, rows = ordered >> np.uint64(32), (ordered & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    output = []
+
+    # Offset by offset through runs of equal keys: a position only stays active while its key still matches
+    active, offset = np.flatnonzero(keys[1:] == keys[:-1]), 1
+    while active.size:
+        a, b = rows[active], rows[active + offset]
+        close = popcount(codes, a, b) <= threshold
+        a, b = a[close], b[close]
+        output.append((np.minimum(a, b).astype(np.uint64) << np.uint64(32)) | np.maximum(a, b).astype(np.uint64))
+
+        active = active[active + offset + 1 < len(keys)]
+        active = active[keys[active + offset + 1] == keys[active]]
+        offset += 1
+
+    return np.concatenate(output) if output else np.empty(0, dtype=np.uint64)
+
+
+def components(codes, threshold, nbits=64):
+    """
+    Labels connected components of the near-duplicate graph. Identical hashes are merged first (so large
+    groups of exact copies cost nothing), then pairs() links the distinct hashes, and a vectorized union-find
+    (min-label propagation with pointer jumping) joins them.
+
+    Args:
+        codes: uint64 array (n, words)
+        threshold: maximum distance in bits
+        nbits: bits per hash
+
+    Returns:
+        int array of component labels, one per row
+    """
+
+    unique, inverse = np.unique(codes, axis=0, return_inverse=True) if codes.shape[1] > 1 else np.unique(codes[:, 0], return_inverse=True)
+    unique = unique.reshape(len(unique), -1)
+
+    labels = np.arange(len(unique))
+    if threshold > 0 and len(unique) > 1:
+        a, b, _ = pairs(unique, threshold, nbits)
+        labels = union(labels, a, b)
+
+    return labels[inverse.reshape(-1)]
+
+
+def union(labels, a, b):
+    """
+    Vectorized union-find: every node ends up labeled with the smallest node of its component.
+
+    Args:
+        labels: initial labels (arange)
+        a: edge sources
+        b: edge targets
+
+    Returns:
+        component labels
+    """
+
+    labels = labels.copy()
+    while a.size:
+        # Hook: both ends of every edge take the smaller root
+        low = np.minimum(labels[a], labels[b])
+        np.minimum.at(labels, labels[a], low)
+        np.minimum.at(labels, labels[b], low)
+
+        # Pointer jumping until every node points at a root
+        while True:
+            jumped = labels[labels]
+            if (jumped == labels).all():
+                break
+            labels = jumped
+
+        # Edges already inside one component are done
+        keep = labels[a] != labels[b]
+        a, b = a[keep], b[keep]
+
+    return labels

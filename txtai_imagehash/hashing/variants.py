@@ -1,0 +1,210 @@
+"""
+Variants module: the hashes of one image that the robust index stores and its queries try: the raw hash, the hash
+inside uniform borders (trimmed), and for queries the hashes of the 8 flips and rotations of both.
+"""
+
+import numpy as np
+
+from PIL import Image
+
+from ..images import decode
+from .algorithms import bits, nbits, resolve, threshold
+from .codec import tohex
+from .combined import dihedral, square
+from .trim import trim
+
+# Penalty of a flipped or rotated query hash, as a share of the hash bits
+PENALTY = 0.1
+
+# Largest side of the copy that non-combined algorithms hash the flips and rotations of
+SMALL = 128
+
+# Suffix of the row id of an image's trimmed hash in a robust index
+TRIMMED = "#trimmed"
+
+# The 7 flips and rotations besides the identity
+TRANSPOSE = [
+    Image.Transpose.FLIP_LEFT_RIGHT,
+    Image.Transpose.FLIP_TOP_BOTTOM,
+    Image.Transpose.ROTATE_90,
+    Image.Transpose.ROTATE_180,
+    Image.Transpose.ROTATE_270,
+    Image.Transpose.TRANSPOSE,
+    Image.Transpose.TRANSVERSE,
+]
+
+
+class Variants:
+    """
+    Hashes the variants of an image: the raw hash, the hash inside uniform borders, and for queries the hashes of the
+    8 flips and rotations of both.
+    """
+
+    def __init__(self, algorithm="combined", size=8, trim=True, exif=True, penalty=None):
+        """
+        Creates a Variants hasher.
+
+        Args:
+            algorithm: hash algorithm name, combined by default
+            size: hash size
+            trim: also hash the region inside uniform borders (see txtai_imagehash.hashing.trim)
+            exif: apply EXIF orientation before hashing
+            penalty: bits added to the distances of flipped and rotated query hashes, defaults to PENALTY
+                     (a share of the hash bits)
+        """
+
+        # Fail on a bad algorithm now, not on the first image
+        resolve(algorithm)
+
+        self.algorithm, self.size, self.trim, self.exif = algorithm, size, trim, exif
+        self.penalty = penalty if penalty is not None else round(PENALTY * self.nbits())
+
+    def __call__(self, image):
+        """
+        Hashes an image for indexing.
+
+        Args:
+            image: PIL image (already oriented)
+
+        Returns:
+            (raw hex hash, trimmed hex hash or None when there is no border or trimming is off)
+        """
+
+        image = self.grey(image)
+        raw = tohex(self.hashes(image, None, False)[0])
+
+        box = self.box(image)
+        return raw, tohex(self.hashes(image, box, False)[0]) if box else None
+
+    def load(self, source):
+        """
+        Opens an image source as these variants hash it: EXIF orientation (if set) and 8-bit pixels.
+
+        Args:
+            source: path, PIL image, bytes or binary file object
+
+        Returns:
+            PIL image
+        """
+
+        return decode(source, self.exif, normalize=True)
+
+    def index(self, source):
+        """
+        Opens an image source and hashes it for indexing.
+
+        Args:
+            source: path, PIL image, bytes or binary file object
+
+        Returns:
+            (raw hex hash, trimmed hex hash or None), see __call__
+        """
+
+        return self(self.load(source))
+
+    def expand(self, image, dihedral=True):
+        """
+        Hashes a query image: raw and trimmed, each in its 8 flips and rotations. A flipped or rotated hash carries
+        a penalty, added to its distances, so that an upright match ranks first when distances are close.
+
+        Args:
+            image: PIL image (already oriented)
+            dihedral: expand to flips and rotations if True
+
+        Returns:
+            dict of distinct hex hash -> penalty in bits, the raw hash first
+        """
+
+        image = self.grey(image)
+        hashes = [self.hashes(image, None, dihedral)]
+        box = self.box(image)
+        if box:
+            hashes.append(self.hashes(image, box, dihedral))
+
+        queries = {}
+        for group in hashes:
+            for x, values in enumerate(group):
+                value, penalty = tohex(values), self.penalty if x else 0
+                queries[value] = min(penalty, queries.get(value, penalty))
+
+        return queries
+
+    def grey(self, image):
+        """
+        Converts an image to grey levels once for the combined hash, which hashes luminance only (other algorithms
+        get the image as is).
+
+        Args:
+            image: PIL image
+
+        Returns:
+            PIL image
+        """
+
+        return image.convert("L") if self.algorithm == "combined" and image.mode != "L" else image
+
+    def box(self, image):
+        """
+        Finds the region inside uniform borders.
+
+        Args:
+            image: PIL image
+
+        Returns:
+            (left, top, right, bottom) box, or None when trimming is off or there is no border
+        """
+
+        if not self.trim:
+            return None
+
+        box = trim(image)
+        return box if box != (0, 0) + image.size else None
+
+    def hashes(self, image, box, expand):
+        """
+        Computes the hash bits of an image region, optionally in its 8 flips and rotations.
+
+        Args:
+            image: PIL image
+            box: region to hash, or None for the whole image
+            expand: hash the 8 flips and rotations if True, otherwise only the region
+
+        Returns:
+            boolean array, one row of bits per hash
+        """
+
+        if self.algorithm == "combined":
+            # One thumbnail, transformed 8 times
+            pixels = square(image, self.size, box)
+            return dihedral(pixels, self.size) if expand else dihedral(pixels, self.size)[:1]
+
+        image = image.crop(box) if box else image
+        values = [bits(image, self.algorithm, self.size)]
+        if expand:
+            # The other 7 transforms of a small copy
+            small = image.copy()
+            small.thumbnail((SMALL, SMALL))
+            for method in TRANSPOSE:
+                values.append(bits(small.transpose(method), self.algorithm, self.size))
+
+        return np.stack(values)
+
+    def nbits(self):
+        """
+        Number of bits in a hash of this algorithm and size.
+
+        Returns:
+            number of bits
+        """
+
+        return nbits(self.algorithm, self.size)
+
+    def threshold(self):
+        """
+        Default maximum distance of a near-duplicate for this algorithm and size.
+
+        Returns:
+            number of bits
+        """
+
+        return threshold(self.algorithm, self.size)

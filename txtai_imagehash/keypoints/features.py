@@ -1,0 +1,137 @@
+"""
+Features module: ORB keypoints of an image, spread over a grid so that any crop keeps some, and their 256-bit binary
+descriptors. OpenCV comes with the `keypoints` extra.
+"""
+
+import numpy as np
+
+from PIL import Image
+
+# Longest side, in pixels, an image is resized to before keypoints are detected
+SIDE = 512
+
+# Keypoints kept per indexed image and per query image (the query adds as many from its mirror image)
+COUNT = 256
+QUERY = 300
+
+# Grid of cells the kept keypoints are spread over, so that any crop keeps some
+GRID = 8
+
+
+def cv2():
+    """
+    Imports OpenCV, which the `keypoints` extra installs.
+
+    Returns:
+        cv2 module
+    """
+
+    try:
+        # pylint: disable=C0415
+        import cv2 as module
+
+        return module
+    except ImportError as error:
+        raise ImportError('Keypoints need OpenCV: pip install "txtai-imagehash[keypoints]"') from error
+
+
+class Features:
+    """
+    Detects ORB keypoints of an image, spread over a grid, and computes their binary descriptors.
+    """
+
+    def __init__(self, count=COUNT, side=SIDE, grid=GRID):
+        """
+        Creates a keypoint detector.
+
+        Args:
+            count: number of keypoints kept
+            side: longest side the image is resized to
+            grid: the kept keypoints are spread over grid x grid cells
+        """
+
+        self.count, self.side, self.grid = count, side, grid
+        self.orb = cv2().ORB_create(nfeatures=4 * count, scaleFactor=1.2, nlevels=8, edgeThreshold=15, patchSize=31, fastThreshold=10)
+
+    def __call__(self, image, mirror=False):
+        """
+        Detects keypoints.
+
+        Args:
+            image: PIL image
+            mirror: also return the keypoints of the image's mirror image (flipped left to right)
+
+        Returns:
+            (points, descriptors): float32 array (n, 2) of x, y positions in the resized image, uint8 array (n, 32);
+            with mirror, a list of two such pairs: the image's, then its mirror image's
+        """
+
+        pixels = self.pixels(image)
+        keypoints = self.spread(self.orb.detect(pixels, None))
+        if not mirror:
+            return self.describe(pixels, keypoints)
+
+        # FAST corners and their responses are symmetric: the mirror image's keypoints are the mirrored keypoints
+        width = pixels.shape[1]
+        mirrored = [cv2().KeyPoint(width - 1 - k.pt[0], k.pt[1], k.size, (180 - k.angle) % 360, k.response, k.octave) for k in keypoints]
+        return [self.describe(pixels, keypoints), self.describe(np.ascontiguousarray(pixels[:, ::-1]), mirrored)]
+
+    def describe(self, pixels, keypoints):
+        """
+        Computes the descriptors of keypoints.
+
+        Args:
+            pixels: grey uint8 array
+            keypoints: list of cv2.KeyPoint
+
+        Returns:
+            (points, descriptors), see __call__
+        """
+
+        keypoints, descriptors = self.orb.compute(pixels, keypoints)
+        if descriptors is None or not keypoints:
+            return np.zeros((0, 2), dtype=np.float32), np.zeros((0, 32), dtype=np.uint8)
+
+        return np.array([k.pt for k in keypoints], dtype=np.float32), descriptors
+
+    def pixels(self, image):
+        """
+        Converts an image to the grey array keypoints are detected in, its longest side resized to self.side.
+
+        Args:
+            image: PIL image
+
+        Returns:
+            uint8 array
+        """
+
+        grey = image if image.mode == "L" else image.convert("L")
+        scale = self.side / max(grey.size)
+        size = (max(1, round(grey.width * scale)), max(1, round(grey.height * scale)))
+        return np.asarray(grey.resize(size, Image.Resampling.BILINEAR if scale < 1 else Image.Resampling.BICUBIC))
+
+    def spread(self, keypoints):
+        """
+        Keeps the strongest self.count keypoints, taken in turn from each grid cell.
+
+        Args:
+            keypoints: list of cv2.KeyPoint
+
+        Returns:
+            list of cv2.KeyPoint
+        """
+
+        if len(keypoints) <= self.count:
+            return keypoints
+
+        points = np.array([k.pt for k in keypoints])
+        cells = np.floor(points / (self.side / self.grid + 1e-6)).astype(np.int64)
+        cell = cells[:, 1] * self.grid + cells[:, 0]
+
+        # Rank of each keypoint within its cell by response, then keep by rank: every cell's best first
+        order = np.lexsort((-np.array([k.response for k in keypoints]), cell))
+        ranks = np.empty(len(order), dtype=np.int64)
+        starts = np.searchsorted(cell[order], cell[order], side="left")
+        ranks[order] = np.arange(len(order)) - starts
+        keep = np.lexsort((cell, ranks))[: self.count]
+        return [keypoints[x] for x in sorted(keep)]

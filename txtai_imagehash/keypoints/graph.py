@@ -1,0 +1,326 @@
+"""
+Graph module: the keypoint index of an Embeddings index, in txtai's graph slot. txtai hands it every indexed
+document, and saves, loads, upserts and deletes it with the rest of the index. Query keypoints vote for the indexed
+images that hold their nearest descriptors, and the images with the most votes are verified by an affine fit.
+"""
+
+import os
+
+import numpy as np
+
+from txtai.graph import Graph
+
+from ..images import ImageError, decode, describe, draft, skip
+from .descriptors import NPROBE, Descriptors
+from .features import COUNT, QUERY, SIDE, Features, cv2
+from .verify import INLIERS, verify
+
+# Graph backend name of the keypoint index
+BACKEND = "txtai_imagehash.keypoints.Keypoints"
+
+# Neighbours searched per query descriptor
+NEIGHBORS = 4
+
+# Candidate images verified per query: the images with the most descriptor votes
+CANDIDATES = 8
+
+# Largest Hamming distance, of 256 bits, between matching descriptors
+MATCH = 64
+
+# Lowe's ratio: a match is kept when its distance is below this share of the next distance to the same image
+RATIO = 0.8
+
+
+def keypointconfig(**options):
+    """
+    Embeddings `graph` configuration of a keypoint index. Checks that OpenCV is installed.
+
+    Args:
+        options: Keypoints options: count, exif, nprobe, paths
+
+    Returns:
+        dict
+    """
+
+    cv2()
+    return {"backend": BACKEND, **options}
+
+
+class Keypoints(Graph):
+    """
+    Keypoint index of an Embeddings index, in txtai's graph slot: every indexed document with an image object gets
+    its ORB keypoints and descriptors stored here, keyed by the document's index id. match() finds the indexed
+    images a query image is a (possibly cropped, flipped, rotated or squashed) copy of.
+
+    Configure with `"graph": {"backend": "txtai_imagehash.keypoints.Keypoints"}` and optionally `count` (keypoints
+    per image, COUNT), `exif` (apply EXIF orientation, True), `nprobe` (NPROBE) and `paths` (read the image from
+    the document's `path` field when it has no `object`, False). txtai_imagehash.build(images, keypoints=True) and
+    `txtai-imagehash index --keypoints` do this.
+    """
+
+    def __init__(self, config):
+        super().__init__(config)
+
+        self.keep = config.get("count", COUNT)
+        self.exif = config.get("exif", True)
+
+        # Read the image from the document's path field when it has no image object
+        self.paths = config.get("paths", False)
+
+        # Keypoint detectors, created on first use
+        self.detectors = {}
+
+        # Per image slot: index id, first descriptor row and deleted flag; per descriptor row: its keypoint position
+        self.ids, self.starts, self.deleted = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+        self.points = np.zeros((0, 2), dtype=np.float16)
+        self.descriptors = Descriptors(config.get("nprobe", NPROBE))
+
+        # Images inserted since the arrays were last consolidated: (index id, first row, positions)
+        self.pending = []
+
+    def create(self):
+        # Nothing to create: the arrays and the descriptor index exist from __init__
+        return None
+
+    def initialize(self):
+        return None
+
+    def isquery(self, queries):
+        """
+        Keypoint indexes answer no graph queries: txtai runs every query as usual.
+
+        Args:
+            queries: queries
+
+        Returns:
+            False
+        """
+
+        return False
+
+    def count(self):
+        """
+        Number of images in the keypoint index.
+
+        Returns:
+            count of images not deleted
+        """
+
+        self.flush()
+        return int((~self.deleted).sum())
+
+    def insert(self, documents, index=0):
+        """
+        Extracts and stores the keypoints of each document's image. Index ids are assigned as txtai assigns them:
+        one per document with a text or object field.
+
+        Args:
+            documents: list of (id, data, tags)
+            index: index id of the first document
+        """
+
+        for _, document, _ in documents:
+            if isinstance(document, dict):
+                value, image = document.get(self.text, document.get(self.object)), document.get(self.object)
+                image = document.get("path") if image is None and self.paths else image
+            else:
+                value, image = document, None if isinstance(document, str) else document
+
+            if value is None:
+                continue
+
+            if image is not None:
+                self.add(index, image)
+
+            index += 1
+
+    def add(self, indexid, image):
+        """
+        Adds the keypoints of one image. An image that cannot be decoded is logged and skipped.
+
+        Args:
+            indexid: index id
+            image: PIL image, path, bytes or binary file object
+        """
+
+        try:
+            # JPEG files decode at reduced scale: keypoints need SIDE pixels
+            image = decode(draft(image, grey=True, longest=SIDE) or image, self.exif, normalize=True, name=describe(image))
+        except ImageError as error:
+            skip(error)
+            return
+
+        self.append(indexid, *self.detector(self.keep)(image))
+
+    def append(self, indexid, points, codes):
+        """
+        Adds keypoints already extracted with Features.
+
+        Args:
+            indexid: index id
+            points: float32 array (n, 2) of keypoint positions
+            codes: uint8 array (n, 32) of descriptors
+        """
+
+        self.pending.append((indexid, len(self.descriptors), points.astype(np.float16)))
+        self.descriptors.add(codes)
+
+    def flush(self):
+        """
+        Consolidates the images inserted since the last call into the slot and position arrays.
+        """
+
+        if self.pending:
+            ids, starts, points = zip(*self.pending)
+            self.ids = np.concatenate([self.ids, np.array(ids, dtype=np.int64)])
+            self.starts = np.concatenate([self.starts, np.array(starts, dtype=np.int64)])
+            self.deleted = np.concatenate([self.deleted, np.zeros(len(ids), dtype=bool)])
+            self.points = np.concatenate([self.points, *points])
+            self.pending = []
+
+    def index(self, search, ids, similarity):
+        """
+        Called by txtai after a full index: makes the inserted keypoints searchable. The arguments (graph edge
+        inference functions) are not used.
+        """
+
+        self.flush()
+        self.descriptors.optimize()
+
+    def upsert(self, search, ids, similarity=None):
+        """
+        Called by txtai after an upsert: makes the inserted keypoints searchable.
+        """
+
+        self.index(search, ids, similarity)
+
+    def delete(self, ids):
+        """
+        Deletes images by index id. Their descriptors stay in the faiss index and are ignored by match().
+
+        Args:
+            ids: index ids
+        """
+
+        self.flush()
+        self.deleted |= np.isin(self.ids, np.asarray(list(ids), dtype=np.int64))
+
+    def detector(self, count):
+        """
+        Gets the keypoint detector keeping count keypoints.
+
+        Args:
+            count: keypoints per image
+
+        Returns:
+            Features
+        """
+
+        if count not in self.detectors:
+            self.detectors[count] = Features(count)
+
+        return self.detectors[count]
+
+    def match(self, image, limit=CANDIDATES):
+        """
+        Finds the indexed images that an image is a copy of: its keypoints, and those of its mirror image, vote for
+        the indexed images holding their nearest descriptors; the images with the most votes are verified by an
+        affine fit between matched keypoint positions.
+
+        Args:
+            image: PIL image, already oriented
+            limit: candidate images verified
+
+        Returns:
+            list of (index id, distinct inlier keypoints), most inliers first, only images with at least INLIERS
+        """
+
+        self.flush()
+        best = {}
+        for points, codes in self.detector(QUERY)(image, mirror=True):
+            for slot, inliers in self.find(points, codes, limit):
+                best[slot] = max(inliers, best.get(slot, 0))
+
+        return [(int(self.ids[slot]), inliers) for slot, inliers in sorted(best.items(), key=lambda x: (-x[1], x[0]))]
+
+    def find(self, points, codes, limit):
+        """
+        Matches one set of query keypoints against the index: votes, then verification of the best candidates.
+
+        Args:
+            points: float32 array (n, 2) of query keypoint positions
+            codes: uint8 array (n, 32) of query descriptors
+            limit: candidate images verified
+
+        Returns:
+            list of (slot, inliers) of verified images
+        """
+
+        if not len(codes) or not len(self.descriptors) or not len(self.ids):
+            return []
+
+        distances, rows = self.descriptors.search(codes, NEIGHBORS)
+        slots = np.searchsorted(self.starts, np.maximum(rows, 0), side="right") - 1
+        valid = (rows >= 0) & (distances <= MATCH) & ~self.deleted[slots]
+
+        # Votes: query keypoints with at least one of their neighbours in the image
+        queries = np.broadcast_to(np.arange(len(codes))[:, None], rows.shape)
+        voters = np.unique(queries[valid] * len(self.ids) + slots[valid])
+        candidates, votes = np.unique(voters % len(self.ids), return_counts=True)
+        order = np.argsort(-votes, kind="stable")[:limit]
+
+        results, positions = [], np.arange(len(codes))
+        for slot in candidates[order][votes[order] >= INLIERS]:
+            # Nearest neighbour in this image, kept when clearly nearer than the next one in this image (Lowe)
+            own = valid & (slots == slot)
+            first = own.argmax(axis=1)
+            others = own.copy()
+            others[positions, first] = False
+            second = others.argmax(axis=1)
+            keep = own.any(axis=1) & (~others.any(axis=1) | (distances[positions, first] < RATIO * distances[positions, second]))
+
+            source = points[keep]
+            target = self.points[rows[positions, first][keep]].astype(np.float32)
+            inliers = verify(source, target)
+            if inliers >= INLIERS:
+                results.append((int(slot), inliers))
+
+        return results
+
+    def load(self, path):
+        """
+        Loads a keypoint index saved by save().
+
+        Args:
+            path: directory
+        """
+
+        with np.load(os.path.join(path, "keypoints.npz")) as data:
+            self.ids, self.starts, self.deleted, self.points = data["ids"], data["starts"], data["deleted"], data["points"]
+            self.descriptors.load(os.path.join(path, "descriptors"), data["trained"])
+
+        self.pending = []
+
+    def save(self, path):
+        """
+        Saves the keypoint index: a directory with the faiss descriptor index and the keypoint arrays.
+
+        Args:
+            path: directory
+        """
+
+        # Descriptors.save() adds the pending descriptors
+        self.flush()
+        os.makedirs(path, exist_ok=True)
+        self.descriptors.save(os.path.join(path, "descriptors"))
+        np.savez(os.path.join(path, "keypoints.npz"), ids=self.ids, starts=self.starts, deleted=self.deleted, points=self.points, trained=self.descriptors.trained)
+
+    def close(self):
+        """
+        Frees the descriptor index and its temporary file.
+        """
+
+        if self.descriptors and self.descriptors.spill:
+            self.descriptors.spill.close()
+
+        self.descriptors, self.detectors, self.pending = None, {}, []

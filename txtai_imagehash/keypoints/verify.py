@@ -1,0 +1,48 @@
+"""
+Verify module: the geometric check of a keypoint match, an affine fit between matched keypoint positions.
+"""
+
+import numpy as np
+
+from .features import SIDE, cv2
+
+# RANSAC reprojection threshold as a share of SIDE, and the distinct inlier keypoints that make a match
+REPROJECTION = 0.01
+INLIERS = 8
+
+# Largest scale between a copy and its original, and largest ratio of the scales along two axes of an affine fit
+SCALE = 8
+SKEW = 2
+
+
+def verify(source, target, side=SIDE):
+    """
+    Fits an affine transform from query keypoints to an indexed image's keypoints with RANSAC and counts the distinct
+    keypoints it maps within the reprojection threshold.
+
+    Args:
+        source: float32 array (n, 2) of query keypoint positions
+        target: float32 array (n, 2) of the matched indexed keypoint positions
+        side: image side the positions are measured in
+
+    Returns:
+        number of distinct inlier keypoints, 0 when no plausible transform fits
+    """
+
+    if len(source) < INLIERS:
+        return 0
+
+    # Same result for the same matches
+    cv2().setRNGSeed(0)
+    matrix, inliers = cv2().estimateAffine2D(source, target, method=cv2().RANSAC, ransacReprojThreshold=REPROJECTION * side, maxIters=2000, confidence=0.995)
+    if matrix is None:
+        return 0
+
+    # A copy is not mirrored (mirror images are queried separately), nor collapsed to a line, nor stretched more
+    # than SKEW times along one axis than the other, nor scaled beyond SCALE
+    singular = np.linalg.svd(matrix[:, :2], compute_uv=False)
+    if np.linalg.det(matrix[:, :2]) <= 0 or singular[1] < 1 / SCALE or singular[0] > SCALE or singular[0] / singular[1] > SKEW:
+        return 0
+
+    inliers = inliers.reshape(-1).astype(bool)
+    return min(len(np.unique(source[inliers].round(), axis=0)), len(np.unique(target[inliers].round(), axis=0)))
