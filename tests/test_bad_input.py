@@ -204,6 +204,7 @@ def test_normalized_mode(corpus):
     assert pipeline(str(path / "animated.gif")) == pipeline(first)
 
 
+@pytest.mark.slow
 def test_unreadable_file(tmp_path, photos):
     """
     A file without read permission: a clear error, and a batch goes on. Runs in a process without the
@@ -245,6 +246,7 @@ def test_symlink_loop(tmp_path, photos):
     assert sorted(files) == ["a/b/rocket.jpg", "a/coffee.jpg"]
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded(corpus):
     """
     Peak memory while hashing the bomb (refused from its header) and then a 30-megapixel photo (decoded once).

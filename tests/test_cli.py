@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,44 +17,15 @@ import pytest
 
 from PIL import Image
 
-from txtai import Embeddings
 
 from txtai_imagehash import ImageHash
 from txtai_imagehash.cli import main
+from txtai_imagehash.samples import middle as crop
 
-from conftest import crop
+from helpers import CHROMIUM, check, port, rows, run, snapshot
 
-# Headless browser for the report (Debian package chromium, installed by .ci/run)
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def run(*args, cwd=None):
-    """
-    Runs the command line in a new process, as a user does.
-
-    Returns:
-        CompletedProcess with text stdout and stderr
-    """
-
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "txtai_imagehash", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=300, check=False
-    )
-
-
-def snapshot(folder):
-    """
-    Every file below folder with its bytes, by relative path.
-    """
-
-    files = {}
-    for directory, _, names in os.walk(folder):
-        for name in names:
-            path = os.path.join(directory, name)
-            with open(path, "rb") as f:
-                files[os.path.relpath(path, folder)] = f.read()
-
-    return files
+# Every test here runs the command line in subprocesses
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -86,23 +56,6 @@ def library(tmp_path, photos):
     os.symlink("..", root / "camera" / "loop")
 
     return root
-
-
-def rows(index):
-    """
-    Reads every row of a saved index.
-
-    Returns:
-        {id: row}
-    """
-
-    embeddings = Embeddings()
-    embeddings.load(str(index))
-    try:
-        return {row["id"]: row for row in embeddings.search("select id, path, text, size, mtime, width from txtai", limit=1000)}
-    finally:
-        # An open connection would lock the index for the next command
-        embeddings.close()
 
 
 def test_usage_errors(tmp_path, capsys):
@@ -207,70 +160,30 @@ def test_index_reindex_search(tmp_path, library, photos):
     assert [r["distance"] for r in found["results"]] == sorted(r["distance"] for r in found["results"])
 
 
-def check(report):
+def dedup(tmp_path, library):
     """
-    Opens a report in headless Chromium and reads back what the page saw: images, loaded images, groups.
+    Runs dedup over the library into a saved index, with a JSON file and an HTML report.
 
     Returns:
-        {"images": n, "loaded": n, "groups": n, "keepers": n}
-    """
-
-    script = """<script>
-    window.addEventListener("load", () => {
-        const images = [...document.images];
-        const result = {
-            images: images.length,
-            loaded: images.filter(image => image.complete && image.naturalWidth > 0).length,
-            groups: document.querySelectorAll("section.group").length,
-            keepers: document.querySelectorAll("section.group figure.keeper").length
-        };
-        const output = document.createElement("pre");
-        output.id = "result";
-        output.textContent = JSON.stringify(result);
-        document.body.appendChild(output);
-    });
-    </script>"""
-
-    page = report.parent / "check.html"
-    page.write_text(report.read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8")
-
-    command = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={report.parent / 'chromium'}",
-        "--virtual-time-budget=10000",
-        "--dump-dom",
-        page.as_uri(),
-    ]
-    dom = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
-
-    match = re.search(r'<pre id="result">(.*?)</pre>', dom)
-    assert match, dom[-2000:]
-    return json.loads(match.group(1))
-
-
-def test_dedup_report_move_undo(tmp_path, library):
-    """
-    dedup finds the planted groups with the original as keeper, writes JSON and an HTML report that a real browser
-    renders, fails CI when asked, moves the duplicates aside with their relative paths and undo puts every byte
-    back.
+        (index path, groups, report path)
     """
 
     index = tmp_path / "index"
     output, report = tmp_path / "groups.json", tmp_path / "report.html"
-    original = snapshot(library)
 
     result = run("dedup", library, "--index", index, "--json", output, "--html", report, "--fail-on-duplicates", "--quiet")
     assert result.returncode == 1, result.stderr
     assert "2 duplicate groups, 2 duplicates" in result.stdout
 
-    groups = json.loads(output.read_text())
+    return index, json.loads(output.read_text()), report
+
+
+def test_dedup_groups(tmp_path, library):
+    """
+    dedup finds the planted groups with the original as keeper, writes them as JSON and fails CI when asked.
+    """
+
+    _, groups, _ = dedup(tmp_path, library)
     found = {group["keeper"]: sorted(image["path"] for image in group["images"]) for group in groups}
     camera, phone = library / "camera" / "2023", library / "phone"
     assert found == {
@@ -278,13 +191,29 @@ def test_dedup_report_move_undo(tmp_path, library):
         str(camera / "chelsea.jpg"): sorted([str(camera / "chelsea.jpg"), str(phone / "IMG_0002.jpg")]),
     }
 
-    # The report in a real browser: every thumbnail decoded, one section per group, one keeper per group
-    if not CHROMIUM:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
 
+@pytest.mark.skipif(not CHROMIUM, reason="chromium is not installed (apt-get install chromium)")
+def test_report_in_browser(tmp_path, library):
+    """
+    The HTML report in a real browser: every thumbnail decoded, one section per group, one keeper per group, no
+    external files.
+    """
+
+    _, groups, report = dedup(tmp_path, library)
     page = check(report)
     assert page == {"images": sum(len(group["images"]) for group in groups), "loaded": page["images"], "groups": len(groups), "keepers": len(groups)}
     assert "data:image/jpeg;base64," in report.read_text() and 'src="file:' not in report.read_text()
+
+
+def test_move_undo(tmp_path, library):
+    """
+    dedup --move-to moves the duplicates aside from a saved index, keeping their relative paths, the index follows,
+    and undo puts every byte back.
+    """
+
+    original = snapshot(library)
+    index, _, _ = dedup(tmp_path, library)
+    camera, phone = library / "camera" / "2023", library / "phone"
 
     # Move the duplicates aside (from the saved index alone), keeping their paths relative to the library
     aside = tmp_path / "aside"
@@ -309,16 +238,6 @@ def test_dedup_report_move_undo(tmp_path, library):
     # A second undo changes nothing and says so
     assert main(["undo", manifest]) == 0
     assert snapshot(library) == original
-
-
-def port():
-    """
-    A free TCP port on 127.0.0.1.
-    """
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_serve(tmp_path, library, photos, capsys):

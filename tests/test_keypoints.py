@@ -14,15 +14,15 @@ import pytest
 from PIL import Image
 from txtai import Embeddings
 
-from txtai_imagehash import keypoints, storage
+from txtai_imagehash import storage
 from txtai_imagehash.keypoints import descriptors as descriptorindex
 from txtai_imagehash.keypoints.verify import INLIERS
 from txtai_imagehash.cli import main
 from txtai_imagehash.samples import attack, distractors
 from txtai_imagehash.keypoints import BACKEND, Descriptors, Features, Keypoints, verify
-from txtai_imagehash.robust import add, build, search, variants
+from txtai_imagehash.robust import add, build, search
 
-from test_cli import run
+from helpers import run
 
 # Crops that stage 1 misses and stage 2 finds
 CROPS = ["crop50", "seedcrop", "offcrop"]
@@ -263,6 +263,7 @@ def test_bad_object(tmp_path, photos):
     assert embeddings.graph.match(attack(photos["coffee"], "crop50"))[0][0] == 1
 
 
+@pytest.mark.slow
 def test_cli(tmp_path, photos, capsys):
     """
     `index --keypoints` builds a keypoint index from a folder, `search` finds the original of a middle crop with inlier
@@ -315,6 +316,7 @@ def test_yaml(tmp_path, photos):
     assert results[0]["id"] == str(tmp_path / "astronaut.png") and results[0]["inliers"] >= INLIERS
 
 
+@pytest.mark.slow
 def test_without_opencv(tmp_path, photos):
     """
     The core package works without OpenCV; asking for keypoints says which extra to install.

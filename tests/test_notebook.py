@@ -5,12 +5,14 @@ The notebook demo executes and prints what the article shows.
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "near_duplicate_image_detection.ipynb"
 
 
+@pytest.mark.slow
 def test_notebook_executes():
     """
     Runs every cell in a real kernel and checks the key outputs.

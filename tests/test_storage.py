@@ -114,6 +114,7 @@ def test_append_never_loses_rows(index):
     assert len(os.listdir(versions(os.path.abspath(index)))) <= 3
 
 
+@pytest.mark.slow
 def test_sigkill_mid_save(index):
     """
     A writer killed with SIGKILL during save: the index loads, with the rows of the last completed save.
@@ -151,6 +152,7 @@ def test_sigkill_mid_save(index):
     assert interrupted
 
 
+@pytest.mark.slow
 def test_readers_never_see_errors(index):
     """
     Three readers load and query the index in a loop while a writer appends and saves: no errors, and the

@@ -16,7 +16,7 @@ from txtai_imagehash.ann import HammingIndex
 from txtai_imagehash.hashing.codec import unpack as decode
 from txtai_imagehash.vectors import HashVectors
 
-from conftest import crop
+from txtai_imagehash.samples import middle as crop
 
 
 @pytest.fixture(scope="module")

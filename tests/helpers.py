@@ -1,0 +1,121 @@
+"""
+Helpers shared by the tests: the command line in a subprocess, file snapshots, saved index rows, a free port, and
+pages rendered in headless Chromium.
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+
+from txtai import Embeddings
+
+# Headless browser for the report (Debian package chromium, installed by .ci/run)
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def run(*args, cwd=None):
+    """
+    Runs the command line in a new process, as a user does.
+
+    Returns:
+        CompletedProcess with text stdout and stderr
+    """
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "txtai_imagehash", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=300, check=False
+    )
+
+
+def snapshot(folder):
+    """
+    Every file below folder with its bytes, by relative path.
+    """
+
+    files = {}
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(directory, name)
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, folder)] = f.read()
+
+    return files
+
+
+def rows(index):
+    """
+    Reads every row of a saved index.
+
+    Returns:
+        {id: row}
+    """
+
+    embeddings = Embeddings()
+    embeddings.load(str(index))
+    try:
+        return {row["id"]: row for row in embeddings.search("select id, path, text, size, mtime, width from txtai", limit=1000)}
+    finally:
+        # An open connection would lock the index for the next command
+        embeddings.close()
+
+
+def port():
+    """
+    A free TCP port on 127.0.0.1.
+    """
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def check(report):
+    """
+    Opens a report in headless Chromium and reads back what the page saw: images, loaded images, groups.
+
+    Returns:
+        {"images": n, "loaded": n, "groups": n, "keepers": n}
+    """
+
+    script = """<script>
+    window.addEventListener("load", () => {
+        const images = [...document.images];
+        const result = {
+            images: images.length,
+            loaded: images.filter(image => image.complete && image.naturalWidth > 0).length,
+            groups: document.querySelectorAll("section.group").length,
+            keepers: document.querySelectorAll("section.group figure.keeper").length
+        };
+        const output = document.createElement("pre");
+        output.id = "result";
+        output.textContent = JSON.stringify(result);
+        document.body.appendChild(output);
+    });
+    </script>"""
+
+    page = report.parent / "check.html"
+    page.write_text(report.read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8")
+
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={report.parent / 'chromium'}",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        page.as_uri(),
+    ]
+    dom = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+
+    match = re.search(r'<pre id="result">(.*?)</pre>', dom)
+    assert match, dom[-2000:]
+    return json.loads(match.group(1))
