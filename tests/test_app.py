@@ -237,14 +237,14 @@ def test_persisted_index(tmp_path, folder):
     assert embeddings.search(query(value, select="id", limit=1)) == [{"id": files[2], "distance": 0}]
 
 
-def test_readme_shows_application():
+def test_docs_show_application():
     """
-    The README's YAML is the shipped application, word for word.
+    The application page of the docs shows the shipped application, word for word.
     """
 
-    readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
-    with open(readme, encoding="utf-8") as f:
-        section = f.read().split("## YAML application and API", 1)[1]
+    page = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "application.md")
+    with open(page, encoding="utf-8") as f:
+        section = f.read().split("# YAML application and API", 1)[1]
 
     with open(APPLICATION, encoding="utf-8") as f:
         assert section.split("```yaml\n", 1)[1].split("```", 1)[0].strip() == f.read().strip()
