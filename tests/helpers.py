@@ -48,7 +48,7 @@ def snapshot(folder):
 
 def rows(index):
     """
-    Reads every row of a saved index.
+    Reads the file rows of a saved index.
 
     Returns:
         {id: row}
@@ -57,7 +57,9 @@ def rows(index):
     embeddings = Embeddings()
     embeddings.load(str(index))
     try:
-        return {row["id"]: row for row in embeddings.search("select id, path, text, size, mtime, width from txtai", limit=1000)}
+        # Files: not the second rows of robust images (their hash inside a border)
+        rows = embeddings.search("select id, path, text, size, mtime, width, image from txtai", limit=1000)
+        return {row["id"]: row for row in rows if row.get("image") in (None, row["id"])}
     finally:
         # An open connection would lock the index for the next command
         embeddings.close()

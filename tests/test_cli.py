@@ -91,7 +91,7 @@ def test_usage_errors(tmp_path, capsys):
     for argv, message in [
         (["search", str(tmp_path / "missing.png"), "--index", str(index)], "missing.png: file not found"),
         (["search", str(tmp_path), "--index", str(index)], "is a directory"),
-        (["index", str(folder), "--index", str(index), "--algorithm", "perceptual"], "uses algorithm 'average', not 'perceptual'"),
+        (["index", str(folder), "--index", str(index), "--algorithm", "perceptual"], "uses algorithm 'combined', not 'perceptual'"),
         (["serve", "--index", str(folder)], "no index at"),
     ]:
         assert code(argv) == 2, argv
@@ -127,7 +127,8 @@ def test_index_reindex_search(tmp_path, library, photos):
     before = rows(index)
     expected = {str(path) for path in library.rglob("*.jpg") if "loop" not in path.parts and path.name != "broken.jpg"}
     assert set(before) == expected
-    pipeline = ImageHash()
+    # The robust index: the combined hash of each file, oriented and as 8-bit pixels
+    pipeline = ImageHash("combined", exif=True, normalize=True)
     for uid, row in before.items():
         assert row["text"] == pipeline(uid) and row["size"] == os.path.getsize(uid) and row["mtime"] == os.stat(uid).st_mtime_ns
 
@@ -155,7 +156,15 @@ def test_index_reindex_search(tmp_path, library, photos):
     result = run("search", query, "--index", index, "-k", "3", "--json")
     assert result.returncode == 0, result.stderr
 
+    # The robust index answers with near-duplicates only, keypoint matches first: the crop's original and nothing else
     found = json.loads(result.stdout)
+    assert [r["path"] for r in found["results"]] == [str(library / "camera" / "2023" / "rocket.jpg")]
+    assert found["results"][0]["inliers"] >= 8
+
+    # The recipe's index ranks every image by the distance of its one hash, nearest first
+    result = run("index", library, "--index", tmp_path / "recipe", "--algorithm", "average", "--quiet")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(run("search", query, "--index", tmp_path / "recipe", "-k", "3", "--json").stdout)
     assert len(found["results"]) == 3 and found["results"][0]["path"] == str(library / "camera" / "2023" / "rocket.jpg")
     assert [r["distance"] for r in found["results"]] == sorted(r["distance"] for r in found["results"])
 
@@ -245,9 +254,10 @@ def test_serve(tmp_path, library, photos, capsys):
     serve runs the txtai API over an index built by the command line: /search with the plugin's SQL functions.
     """
 
-    # Built in this process (the command line's index command is tested above): quiet prints only what failed
+    # Built in this process (the command line's index command is tested above): quiet prints only what failed. The
+    # recipe's index, which the package's application also writes
     index = tmp_path / "index"
-    assert main(["index", str(library), "--index", str(index), "--quiet"]) == 0
+    assert main(["index", str(library), "--index", str(index), "--algorithm", "average", "--quiet"]) == 0
     error = capsys.readouterr().err
     assert error.startswith("Could not read 1 file:") and "added" not in error
 

@@ -10,7 +10,7 @@ import pytest
 
 from txtai import Embeddings
 
-from txtai_imagehash import ImageError, ImageHash, config, documents, hamming
+from txtai_imagehash import ImageError, ImageHash, build, config, documents, hamming
 from txtai_imagehash.duplicates import dedup, tojson
 from txtai_imagehash.duplicates.pairs import components, pairs, union
 from txtai_imagehash.hashing.codec import words as encode
@@ -120,7 +120,7 @@ def names(group):
 def test_dedup_folder(duplicates):
     before = sorted(duplicates.iterdir())
     errors = []
-    groups = dedup(str(duplicates), threshold=6, errors=errors)
+    groups = dedup(str(duplicates), errors=errors)
 
     # The broken file is reported, not fatal
     assert len(errors) == 1 and isinstance(errors[0], ImageError) and "broken.jpg" in str(errors[0])
@@ -140,12 +140,15 @@ def test_dedup_folder(duplicates):
 
     for group in groups:
         keeper = group["images"][0]
-        assert keeper["distance"] == 0
+        assert keeper["distance"] == 0 and keeper["match"] == "keeper"
         for image in group["images"]:
-            assert set(image) == {"id", "path", "hash", "width", "height", "bytes", "distance"}
-            assert image["hash"] == ImageHash()(image["path"])
-            assert image["distance"] == hamming(keeper["hash"], image["hash"])
+            assert {"id", "path", "hash", "width", "height", "bytes", "distance", "match", "inliers"} <= set(image)
+
+            # The robust index's combined hash: resized and re-encoded copies are the same picture
+            assert len(image["hash"]) == 48
             assert image["width"] * image["height"] <= keeper["width"] * keeper["height"]
+            if image is not keeper:
+                assert image["match"] == "same" and image["distance"] <= 12
 
     # Nothing was deleted
     assert sorted(duplicates.iterdir()) == before and len(before) == 12
@@ -155,23 +158,27 @@ def test_dedup_folder(duplicates):
 
 
 def test_dedup_index_matches_folder(duplicates):
-    files = sorted(str(path) for path in duplicates.iterdir())
+    files = sorted(str(path) for path in duplicates.iterdir() if path.name != "broken.jpg")
 
-    embeddings = Embeddings(config())
-    embeddings.index(documents(files))
-
-    fromindex = dedup(embeddings, threshold=6)
-    fromfolder = dedup(str(duplicates), threshold=6, workers=2)
+    # A robust index from build() groups as a folder does (the folder is indexed the same way, in memory)
+    fromindex = dedup(build([(path, path) for path in files]))
+    fromfolder = dedup(str(duplicates), workers=2)
 
     assert [names(group) for group in fromindex] == [names(group) for group in fromfolder]
     for a, b in zip(fromindex, fromfolder):
-        assert [(x["path"], x["width"], x["height"], x["bytes"], x["distance"]) for x in a["images"]] == [
-            (x["path"], x["width"], x["height"], x["bytes"], x["distance"]) for x in b["images"]
+        assert [(x["path"], x["width"], x["height"], x["bytes"], x["distance"], x["match"]) for x in a["images"]] == [
+            (x["path"], x["width"], x["height"], x["bytes"], x["distance"], x["match"]) for x in b["images"]
         ]
 
-    # Index ids identify the keeper
+    # A recipe index (average hash, no keypoints) finds the same groups with its own threshold, its ids the keepers
+    embeddings = Embeddings(config())
+    embeddings.index(documents(files))
+    recipe = dedup(embeddings, threshold=6)
+    assert sorted(names(group) for group in recipe) == sorted(names(group) for group in fromfolder)
+
     rows = {row["id"]: row["path"] for row in embeddings.search("select id, path from txtai", 100)}
-    assert all(rows[group["keeper"]] == group["images"][0]["path"] for group in fromindex)
+    assert all(rows[group["keeper"]] == group["images"][0]["path"] for group in recipe)
+    assert all(image["hash"] == ImageHash()(image["path"]) and image["distance"] == hamming(group["images"][0]["hash"], image["hash"]) for group in recipe for image in group["images"])
     embeddings.close()
 
 
@@ -211,8 +218,6 @@ def test_build_index_trimmed_rows_are_not_duplicates(photos):
     """
 
     from PIL import ImageOps
-
-    from txtai_imagehash import build
 
     bordered = ImageOps.expand(photos["coffee"], border=40, fill="white")
     embeddings = build([("it's-coffee", bordered), ("rocket", photos["rocket"])])

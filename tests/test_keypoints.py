@@ -285,7 +285,7 @@ def test_cli(tmp_path, photos, capsys):
     assert "inliers" in lines[0] and lines[1].endswith("rocket.jpg")
 
     # In this process: an index without keypoints refuses --keypoints
-    assert main(["index", str(folder), "--index", str(tmp_path / "plain"), "--quiet"]) == 0
+    assert main(["index", str(folder), "--index", str(tmp_path / "plain"), "--no-keypoints", "--quiet"]) == 0
     assert main(["index", str(folder), "--index", str(tmp_path / "plain"), "--keypoints", "--quiet"]) == 2
     assert "has no keypoints" in capsys.readouterr().err
 

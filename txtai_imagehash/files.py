@@ -6,6 +6,8 @@ folder once), recognizes image files by extension or header, and tells whether a
 import os
 import stat
 
+from typing import NamedTuple
+
 from PIL import Image
 
 from .images import ImageError, failure
@@ -16,10 +18,31 @@ Image.init()
 EXTENSIONS = frozenset(extension.lower() for extension in Image.registered_extensions())
 
 
+class File(NamedTuple):
+    """
+    One file of a folder, whatever its names: symbolic links and hard links are other names of the same file (same
+    device and inode).
+
+    Fields:
+        path: the file's own name: its real path (no symbolic link in it), the smallest one among hard links
+              inside the folder
+        info: os.stat_result of the file
+        aliases: the file's other names below the folder (symbolic links to it, hard links), sorted
+        inside: True when the real file is below the folder (a file reached only through a link that leads out of
+                the folder is listed, but is not the folder's to move)
+    """
+
+    path: str
+    info: os.stat_result
+    aliases: tuple
+    inside: bool
+
+
 def walk(folder, errors=None, exclude=()):
     """
-    Walks a folder recursively, following symbolic links to folders but never the same folder twice, so
-    symlink loops end. A file reached twice (through a symlink) is listed once.
+    Walks a folder recursively and lists its files, each once whatever its names. Symbolic links to folders are
+    followed, but never the same folder twice, so symlink loops end. The result does not depend on the order the
+    file system lists entries in.
 
     Args:
         folder: folder path
@@ -27,17 +50,20 @@ def walk(folder, errors=None, exclude=()):
         exclude: folders not to walk into (e.g. the index itself when it lives inside folder)
 
     Returns:
-        generator of (absolute path, os.stat_result) for regular files, in sorted order per folder
+        list of File for regular files, sorted by path
     """
 
     root = os.path.abspath(folder)
-    seen, visited = set(), set()
+    real = os.path.realpath(root)
+    visited = set()
     excluded = {os.path.realpath(path) for path in exclude}
 
     def onerror(error):
         if errors is not None:
             errors.append(ImageError(error.filename or root, failure(error)))
 
+    # Every name of every regular file, by file identity
+    names = {}
     for directory, subdirs, files in os.walk(root, onerror=onerror, followlinks=True):
         try:
             info = os.stat(directory)
@@ -54,7 +80,7 @@ def walk(folder, errors=None, exclude=()):
         visited.add(key)
 
         subdirs.sort()
-        for name in sorted(files):
+        for name in files:
             path = os.path.join(directory, name)
             try:
                 info = os.stat(path)
@@ -63,10 +89,33 @@ def walk(folder, errors=None, exclude=()):
                 onerror(error)
                 continue
 
-            key = (info.st_dev, info.st_ino)
-            if stat.S_ISREG(info.st_mode) and not (os.path.islink(path) and key in seen):
-                seen.add(key)
-                yield path, info
+            if stat.S_ISREG(info.st_mode):
+                names.setdefault((info.st_dev, info.st_ino), (info, set()))[1].add(path)
+
+    return sorted((identify(info, paths, real) for info, paths in names.values()), key=lambda file: file.path)
+
+
+def identify(info, paths, root):
+    """
+    Names one file from all the paths that reach it.
+
+    Args:
+        info: os.stat_result of the file
+        paths: every path below the folder that reaches the file
+        root: real path of the folder
+
+    Returns:
+        File
+    """
+
+    # Real names: the path itself has no symbolic link in it. Inside: the real file is below the folder.
+    resolved = {os.path.realpath(path) for path in paths}
+    own = sorted(path for path in resolved if within(path, root))
+    path = own[0] if own else min(resolved)
+
+    # Every other name that reaches the file, as walked (links) or as real names (hard links)
+    aliases = tuple(sorted((set(paths) | set(own)) - {path}))
+    return File(path, info, aliases, bool(own))
 
 
 def isimage(path):

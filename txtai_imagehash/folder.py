@@ -5,39 +5,48 @@ Folder module: keeps an image hash index in step with a folder, incrementally.
 import os
 
 from .files import isimage, walk, within
+from .hashing.variants import TRIMMED
 from .index import documents
+from .pipeline import ImageHash
+from .settings import pipeline as hashargs, read
+
 
 class Folder:
     """
-    Keeps an Embeddings image hash index in step with a folder: new and changed files (by path, size and
-    modification time) are hashed and upserted, rows of deleted files are removed. Each row's id is the file's
-    absolute path; its data holds path, size, mtime (nanoseconds), width, height and the hash (`text`).
+    Keeps an Embeddings image hash index in step with a folder: new and changed files (by path, size, modification
+    time and names) are hashed and upserted, rows of deleted files are removed. Each file is one row, whatever its
+    names: its id is the file's real path, and its data holds path, size, mtime (nanoseconds), width, height, the
+    hash (`text`) and `aliases`, the file's other names in the folder (symbolic and hard links). A robust index (see
+    txtai_imagehash.build) gets its rows with the hashes inside borders and of the flips and rotations, and keypoints;
+    a recipe index gets the rows of txtai_imagehash.documents.
     """
 
     # Columns read back from an index to compare with the files on disk
-    COLUMNS = "id, path, size, mtime"
+    COLUMNS = "id, path, size, mtime, aliases, image"
 
-    def __init__(self, embeddings, pipeline, store=False, workers=1, fast=False):
+    def __init__(self, embeddings, pipeline=None, store=False, workers=1, fast=False):
         """
         Creates a Folder synchronizer.
 
         Args:
             embeddings: txtai Embeddings instance, loaded or new
-            pipeline: ImageHash pipeline that hashes the images
+            pipeline: ImageHash pipeline of a recipe index, defaults to the index's own settings
             store: keep the original image bytes in the index if True, otherwise only paths and metadata
             workers: hashing processes (see txtai_imagehash.hashes)
-            fast: fast hashing with JPEG draft decoding (hashes may differ from exact ones by a few bits)
+            fast: fast hashing with JPEG draft decoding for a recipe index (hashes may differ from exact ones by a
+                  few bits; a robust index always decodes large JPEG files at reduced scale)
         """
 
         self.embeddings = embeddings
-        self.pipeline = pipeline
+        self.settings = read(embeddings.config)
+        self.pipeline = pipeline if pipeline else ImageHash(**hashargs(self.settings))
         self.store = store
         self.workers = workers
         self.fast = fast
 
     def rows(self):
         """
-        Reads the file rows of the index.
+        Reads the file rows of the index (not the second rows of robust images).
 
         Returns:
             {id: row}
@@ -47,7 +56,8 @@ class Folder:
         if not count:
             return {}
 
-        return {row["id"]: row for row in self.embeddings.search(f"select {Folder.COLUMNS} from txtai", limit=count)}
+        rows = self.embeddings.search(f"select {Folder.COLUMNS} from txtai", limit=count)
+        return {row["id"]: row for row in rows if not str(row["id"]).endswith(TRIMMED)}
 
     def sync(self, folder, progress=False, errors=None, exclude=()):
         """
@@ -67,31 +77,34 @@ class Folder:
         errors = errors if errors is not None else []
         start = len(errors)
 
-        root = os.path.abspath(folder)
+        root, named = os.path.realpath(folder), os.path.abspath(folder)
         rows = self.rows()
 
         # Files that are new or changed since the last run
-        pending, present, skipped = [], set(), 0
-        for path, info in walk(root, errors, exclude):
-            row = rows.get(path)
-            if row and row.get("size") == info.st_size and row.get("mtime") == info.st_mtime_ns:
-                present.add(path)
+        pending, present, skipped = {}, set(), 0
+        for file in walk(root, errors, exclude):
+            row = rows.get(file.path)
+            if row and row.get("size") == file.info.st_size and row.get("mtime") == file.info.st_mtime_ns and aliases(row) == list(file.aliases):
+                present.add(file.path)
                 continue
 
-            if isimage(path):
-                pending.append((path, info))
+            if isimage(file.path):
+                pending[file.path] = file
             else:
                 skipped += 1
 
         stats = {"added": 0, "updated": 0, "removed": 0, "unchanged": len(present), "skipped": skipped, "failed": 0}
 
         # Hash (in worker processes when asked) and store, streaming documents into the index
+        untrimmed = []
+
         def stream():
-            files = dict(pending)
-            for uid, data, tags in documents([(path, path) for path in files], self.pipeline, errors, self.workers, self.fast, progress):
-                data.update(self.metadata(data, files[uid]))
-                present.add(uid)
-                stats["updated" if uid in rows else "added"] += 1
+            for uid, data, tags in self.documents([(path, path) for path in pending], errors, progress, untrimmed):
+                if "object" in data:
+                    data.update(self.metadata(data, pending[uid]))
+                    present.add(uid)
+                    stats["updated" if uid in rows else "added"] += 1
+
                 yield uid, data, tags
 
         if self.embeddings.config and self.embeddings.count():
@@ -99,23 +112,47 @@ class Folder:
         else:
             self.embeddings.index(stream())
 
-        # Remove rows of files under this folder that are gone, or that changed and no longer load
-        removed = [uid for uid, row in rows.items() if within(row.get("path") or "", root) and uid not in present]
-        if removed:
-            self.embeddings.delete(removed)
+        # Remove rows of files under this folder that are gone, or that changed and no longer load, with their second
+        # rows, and the second rows of changed images that lost their border
+        removed = [uid for uid, row in rows.items() if (within(row.get("path") or "", root) or within(row.get("path") or "", named)) and uid not in present]
+        stale = [f"{uid}{TRIMMED}" for uid in removed + [uid for uid in untrimmed if uid in rows]]
+        if removed or stale:
+            self.embeddings.delete(removed + stale)
         stats["removed"] = len(removed)
 
         # Files and folders that could not be read
         stats["failed"] = len(errors) - start
         return stats
 
-    def metadata(self, data, info):
+    def documents(self, images, errors, progress, untrimmed):
+        """
+        Hashes images into the documents of this index: a robust index's rows, or the recipe's documents.
+
+        Args:
+            images: list of (id, path)
+            errors: list that collects unreadable images
+            progress: show a progress bar
+            untrimmed: list that collects the ids of robust images without a trimmed row
+
+        Returns:
+            generator of (id, data, tags)
+        """
+
+        if "trim" in self.settings:
+            # pylint: disable=C0415
+            from .robust import indexer, rows
+
+            return rows(images, indexer(self.embeddings), self.embeddings, errors, self.workers, progress, untrimmed)
+
+        return documents(images, self.pipeline, errors, self.workers, self.fast, progress)
+
+    def metadata(self, data, file):
         """
         Adds file metadata to a document's data and drops the image bytes unless they are stored.
 
         Args:
-            data: document data from txtai_imagehash.documents
-            info: os.stat_result of the file
+            data: document data
+            file: txtai_imagehash.files.File
 
         Returns:
             dict of fields to update
@@ -123,4 +160,29 @@ class Folder:
 
         image = data["object"] if self.store else data.pop("object")
         width, height = image.size
-        return {"size": info.st_size, "mtime": info.st_mtime_ns, "width": width, "height": height}
+        fields = {"size": file.info.st_size, "mtime": file.info.st_mtime_ns, "width": width, "height": height}
+        if file.aliases:
+            fields["aliases"] = list(file.aliases)
+
+        return fields
+
+
+def aliases(row):
+    """
+    The other names of a file as its row stores them.
+
+    Args:
+        row: index row
+
+    Returns:
+        sorted list of paths
+    """
+
+    value = row.get("aliases")
+    if isinstance(value, str):
+        # pylint: disable=C0415
+        import json
+
+        value = json.loads(value) if value[:1] == "[" else [value]
+
+    return sorted(value or [])

@@ -13,8 +13,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 logger = logging.getLogger(__name__)
 
-# Background that transparent pixels are composited onto by convert()
+# Backgrounds that transparent pixels are composited onto by convert(): white, unless the picture is light on
+# transparency (a white shape in the alpha channel, as overlay wallpapers are), which only shows on black
 BACKGROUND = (255, 255, 255)
+CONTRAST = (0, 0, 0)
 
 # Smallest side, in pixels, that draft() decodes JPEG files to by default (DCT scaling picks 1/2, 1/4 or 1/8)
 DRAFT = 256
@@ -185,8 +187,9 @@ def decode(source, exif=False, name=None, normalize=False):
 
 def convert(image):
     """
-    Converts an image to 8-bit pixels with no transparency: transparent pixels are composited onto white,
-    16 and 32-bit grey levels are scaled to 8 bits, CMYK, palette and other modes become RGB.
+    Converts an image to 8-bit pixels with no transparency: transparent pixels are composited onto white (onto black
+    when the picture shows more there: light shapes whose form is in the alpha channel), 16 and 32-bit grey levels
+    are scaled to 8 bits, CMYK, palette and other modes become RGB.
 
     Args:
         image: PIL image
@@ -199,11 +202,10 @@ def convert(image):
     if mode in ("RGB", "L"):
         return image
 
-    # Transparency: composite on a white background
+    # Transparency: composite on the background the picture shows on
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+        return composite(rgba, background(rgba))
 
     # High bit depth grey levels: scale to 8 bits by the range of the stored type
     if mode.startswith("I") or mode == "F":
@@ -213,6 +215,39 @@ def convert(image):
         return Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
 
     return image.convert("RGB")
+
+
+def composite(rgba, color):
+    """
+    Composites an RGBA image onto a background colour.
+
+    Args:
+        rgba: RGBA PIL image
+        color: RGB background colour
+
+    Returns:
+        RGB PIL image
+    """
+
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, color + (255,)), rgba).convert("RGB")
+
+
+def background(rgba):
+    """
+    Chooses the background of a transparent image: white, unless the image shows more contrast on black (compared
+    on a small copy).
+
+    Args:
+        rgba: RGBA PIL image
+
+    Returns:
+        RGB colour
+    """
+
+    small = rgba.copy()
+    small.thumbnail((64, 64))
+    spread = [float(np.asarray(composite(small, color).convert("L"), dtype=np.float64).std()) for color in (BACKGROUND, CONTRAST)]
+    return CONTRAST if spread[1] > 2 * spread[0] + 1 else BACKGROUND
 
 
 def empty(source):

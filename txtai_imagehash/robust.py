@@ -11,16 +11,18 @@ from .hashing.variants import TRIMMED, Variants
 from .images import path
 from .index import METHOD, config, stream
 from .settings import read as settings
-from .keypoints import BACKEND, CANDIDATES, keypointconfig
+from .keypoints import BACKEND, CANDIDATES, available, keypointconfig
+from .keypoints.features import COUNT
 from .sql import hamming
 from .vectors import todistance
 
 
-def build(images, algorithm="combined", size=8, trim=True, exif=True, vectors=False, keypoints=False, errors=None, **overrides):
+def build(images, algorithm="combined", size=8, trim=True, exif=True, vectors=False, keypoints=False, errors=None, workers=1, progress=False, **overrides):
     """
-    Builds an Embeddings index over images for search(): one row per image with its raw hash, and when the image
-    has a uniform border a second row with the hash inside it (id "<id>#trimmed", no object). Every row carries
-    the image id in its `image` field, so the SQL path (txtai_imagehash.query) keeps working.
+    Builds an Embeddings index over images for search() and dedup(): one row per image with its raw hash and the
+    hashes of its 7 flips and rotations, and when the image has a uniform border a second row with the hash inside
+    it (id "<id>#trimmed", no object). Every row carries the image id in its `image` field, so the SQL path
+    (txtai_imagehash.query) keeps working.
 
     Args:
         images: iterable of images or (id, image) pairs, where an image is a path, PIL image, bytes or binary file
@@ -35,13 +37,36 @@ def build(images, algorithm="combined", size=8, trim=True, exif=True, vectors=Fa
                    originals of crops: True, or a dict of txtai_imagehash.keypoints.Keypoints options such as
                    {"count": 512}
         errors: optional list that collects an ImageError for every skipped image
+        workers: hash and extract keypoints in this many worker processes, 1 (default) works here
+        progress: show a progress bar
         overrides: Embeddings configuration keys, see txtai_imagehash.config()
 
     Returns:
         Embeddings
     """
 
-    variants = Variants(algorithm, size, trim, exif)
+    embeddings = Embeddings(configure(algorithm, size, trim, exif, vectors, keypoints, **overrides))
+    embeddings.index(rows(images, indexer(embeddings), embeddings, errors, workers, progress))
+    return embeddings
+
+
+def configure(algorithm="combined", size=8, trim=True, exif=True, vectors=False, keypoints=False, **overrides):
+    """
+    Creates the Embeddings configuration of a robust index (see build()).
+
+    Args:
+        algorithm: hash algorithm
+        size: hash size
+        trim: also store the hash inside uniform borders
+        exif: apply EXIF orientation before hashing
+        vectors: binary Hamming vector index: True or a dict of txtai_imagehash.vectorconfig() arguments
+        keypoints: keypoint index: True or a dict of txtai_imagehash.keypoints.Keypoints options
+        overrides: Embeddings configuration keys, see txtai_imagehash.config()
+
+    Returns:
+        configuration dict
+    """
+
     options = {"algorithm": algorithm, "size": size, "trim": trim, "exif": exif}
 
     # Binary vector index of the same hashes: vectors is True or a dict of vectorconfig() arguments
@@ -53,12 +78,29 @@ def build(images, algorithm="combined", size=8, trim=True, exif=True, vectors=Fa
         options["keypoints"] = True
         overrides["graph"] = keypointconfig(exif=exif, **(keypoints if isinstance(keypoints, dict) else {}))
 
-    embeddings = Embeddings(config(vectors=vectors, **{**overrides, "imagehash": options}))
-    embeddings.index(rows(images, variants, errors))
-    return embeddings
+    return config(vectors=vectors, **{**overrides, "imagehash": options})
 
 
-def add(embeddings, images, errors=None):
+def default(keypoints=None, size=8):
+    """
+    Creates the configuration of a new index for a folder, as the command line and dedup(folder) make it: the robust
+    index (combined hash, trimmed rows, EXIF orientation), keypoints whenever the `keypoints` extra is installed
+    (read from each row's file when the row has no image object), and an exact binary vector index of the hashes
+    for fast search (txtai_imagehash.ann.HammingIndex).
+
+    Args:
+        keypoints: True or False to choose, None (default) for keypoints when OpenCV is installed
+        size: hash size
+
+    Returns:
+        configuration dict
+    """
+
+    keypoints = available() if keypoints is None else keypoints
+    return configure(size=size, vectors={"backend": "hamming"}, keypoints={"paths": True} if keypoints else False)
+
+
+def add(embeddings, images, errors=None, workers=1, progress=False):
     """
     Adds images to an index from build(), or replaces those whose id is already there, hashed with the index's own
     settings. Keypoints are extracted too when the index has them (txtai hands the new rows to its graph slot).
@@ -68,43 +110,127 @@ def add(embeddings, images, errors=None):
         images: iterable of images or (id, image) pairs, where an image is a path, PIL image, bytes or binary file
                 object; ids default to 0..n-1 in input order
         errors: optional list that collects an ImageError for every skipped image
+        workers: hash in this many worker processes
+        progress: show a progress bar
 
     Returns:
         embeddings
     """
 
-    values = settings(embeddings.config)
-    variants = Variants(values["algorithm"], values["size"], values.get("trim", False), values["exif"])
-
     # An image replaced by one without a border leaves no stale trimmed row behind
     untrimmed = []
-    embeddings.upsert(rows(images, variants, errors, untrimmed))
+    embeddings.upsert(rows(images, indexer(embeddings), embeddings, errors, workers, progress, untrimmed))
     if untrimmed:
         embeddings.delete([f"{uid}{TRIMMED}" for uid in untrimmed])
 
     return embeddings
 
 
-def rows(images, variants, errors=None, untrimmed=None):
+class Indexer:
+    """
+    Hashes one image for a robust index from one decode: its raw and trimmed hashes, the hashes of its 7 flips and
+    rotations and, for an index with keypoints, its ORB keypoints. Picklable, so that it runs in hashing workers.
+    """
+
+    def __init__(self, variants, count=None):
+        """
+        Creates an Indexer.
+
+        Args:
+            variants: Variants hasher with the index's settings
+            count: keypoints kept per image, None for no keypoints
+        """
+
+        self.variants, self.count = variants, count
+
+        # Keypoint detector, created on first use in the process that runs it (OpenCV objects do not pickle)
+        self.features = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "features": None}
+
+    def __call__(self, source):
+        """
+        Hashes one image.
+
+        Args:
+            source: path, PIL image, bytes or binary file object
+
+        Returns:
+            {"text": raw hash, "trimmed": trimmed hash or None, "variants": comma-separated hashes of the 7 flips and
+            rotations, "crops": comma-separated ratio=hash of the image's centre cut to other aspect ratios,
+            "contrast": how much the hash can say (see Variants.contrast), "aspect": width / height as hashed, and with
+            keypoints "keypoints": (points, codes) and "frame": [width, height] of the image
+            the keypoints were found in}
+        """
+
+        image = self.variants.load(source)
+        raw, trimmed = self.variants(image)
+        crops = ",".join(f"{name}={value}" for name, value in self.variants.crops(image).items())
+        result = {"text": raw, "trimmed": trimmed, "variants": ",".join(self.variants.dihedral(image)), "crops": crops}
+        result["contrast"], result["aspect"] = self.variants.contrast(image), round(image.width / image.height, 4)
+
+        if self.count:
+            # pylint: disable=C0415
+            if not self.features:
+                from .keypoints import Features
+
+                self.features = Features(self.count)
+
+            result["keypoints"], result["frame"] = self.features(image), list(self.features.frame(image.size))
+
+        return result
+
+
+def indexer(embeddings):
+    """
+    Creates the Indexer of an index: its hash settings (see txtai_imagehash.settings), and keypoints when the index
+    has a keypoint index.
+
+    Args:
+        embeddings: Embeddings
+
+    Returns:
+        Indexer
+    """
+
+    values = settings(embeddings.config)
+    graph = embeddings.config.get("graph") or {}
+    count = graph.get("count", COUNT) if graph.get("backend") == BACKEND else None
+    return Indexer(Variants(values["algorithm"], values["size"], values.get("trim", False), values["exif"]), count)
+
+
+def rows(images, function, embeddings, errors=None, workers=1, progress=False, untrimmed=None):
     """
     Streams the (id, data, tags) documents of a robust index: the raw row of each image, then its trimmed row if
-    any. Every row carries the image id in its `image` field.
+    any. Every row carries the image id in its `image` field. Keypoints extracted with the hashes are handed to the
+    index's keypoint graph, which stores them when txtai inserts the row.
 
     Args:
         images: iterable of images or (id, image) pairs
-        variants: Variants hasher
+        function: Indexer
+        embeddings: Embeddings the rows go into
         errors: optional list that collects an ImageError for every skipped image
+        workers: hash in this many worker processes
+        progress: show a progress bar
         untrimmed: optional list that collects the ids of images without a trimmed row
 
     Returns:
         generator of documents
     """
 
-    for uid, image, obj, (raw, trimmed) in stream(images, variants.index, errors):
+    for uid, image, obj, result in stream(images, function, errors, workers, progress=progress):
         source = path(image)
-        yield uid, {"object": obj, "text": raw, "path": source, "image": uid}, None
-        if trimmed:
-            yield f"{uid}{TRIMMED}", {"text": trimmed, "path": source, "image": uid}, None
+        if "keypoints" in result and embeddings.graph is not None:
+            embeddings.graph.prepare(uid, *result["keypoints"])
+
+        data = {"object": obj, "text": result["text"], "path": source, "image": uid, **{key: result[key] for key in ("variants", "crops", "contrast", "aspect")}}
+        if "frame" in result:
+            data["frame"] = result["frame"]
+
+        yield uid, data, None
+        if result["trimmed"]:
+            yield f"{uid}{TRIMMED}", {"text": result["trimmed"], "path": source, "image": uid}, None
         elif untrimmed is not None:
             untrimmed.append(uid)
 

@@ -300,3 +300,86 @@ def attacks(images, names=None, seed=0):
 
     names = names if names else list(ATTACKS)
     return [(key, name, attack(image, name, seed + x)) for x, (key, image) in enumerate(images.items()) for name in names]
+
+
+# Versions of one picture as wallpaper packages and photo exports ship them: (name, width:height aspect, share of
+# the source's long side). A 9:16 version is a phone crop: a vertical slice of a landscape picture.
+VERSIONS = [
+    ("full", None, 1.0),
+    ("wide", (16, 9), 0.75),
+    ("laptop", (16, 10), 0.5),
+    ("classic", (4, 3), 0.6),
+    ("square", (5, 4), 0.4),
+    ("phone", (9, 16), 0.5),
+    ("screenshot", (16, 10), 0.12),
+]
+
+# Smallest long side of a version, in pixels
+SMALLEST = 160
+
+
+def aspect(image, ratio):
+    """
+    Crops the centre of an image to an aspect ratio, as wallpaper sizes are cut from one picture.
+
+    Args:
+        image: PIL image
+        ratio: (width, height)
+
+    Returns:
+        PIL image
+    """
+
+    width, height = image.size
+    target = ratio[0] / ratio[1]
+    if width / height > target:
+        crop = round(height * target)
+        left = (width - crop) // 2
+        return image.crop((left, 0, left + crop, height))
+
+    crop = round(width / target)
+    top = (height - crop) // 2
+    return image.crop((0, top, width, top + crop))
+
+
+def family(image, folder, name, versions=None, links=True):
+    """
+    Writes the versions of one picture into a folder: its sizes, aspect crops, a phone crop and a small
+    screenshot, as JPEG and PNG files, plus (with links) a relative symbolic link, an absolute one and a hard link
+    to some of them, as wallpaper packages install them.
+
+    Args:
+        image: RGB PIL image
+        folder: folder to write into (created)
+        name: picture name, the prefix of its files
+        versions: list of VERSIONS entries, defaults to all
+        links: also write symbolic and hard links
+
+    Returns:
+        list of the paths written, links included
+    """
+
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for x, (version, ratio, share) in enumerate(versions or VERSIONS):
+        # Shares of the picture's long side, and at least SMALLEST pixels (screenshots are previews, not icons)
+        copy = aspect(image, ratio) if ratio else image
+        scale = max(share * max(image.size), min(SMALLEST, max(image.size))) / max(copy.size)
+        copy = copy.resize((max(8, round(copy.width * scale)), max(8, round(copy.height * scale))), Image.Resampling.LANCZOS)
+
+        # Mostly JPEG at several qualities, some PNG
+        path = os.path.join(folder, f"{name}-{version}-{copy.width}x{copy.height}" + (".png" if x % 3 == 2 else ".jpg"))
+        copy.save(path, **({} if path.endswith(".png") else {"quality": 95 - 10 * (x % 3)}))
+        paths.append(path)
+
+    if links and len(paths) > 2:
+        # Sizes that are other names of one file: a relative symbolic link, an absolute one, a hard link
+        for kind, target in (("link", paths[0]), ("abslink", paths[1]), ("hardlink", paths[2])):
+            path = os.path.join(folder, f"{name}-{kind}{os.path.splitext(target)[1]}")
+            if kind == "hardlink":
+                os.link(target, path)
+            else:
+                os.symlink(os.path.basename(target) if kind == "link" else os.path.abspath(target), path)
+            paths.append(path)
+
+    return paths

@@ -8,7 +8,7 @@ import sys
 from ..files import within
 from .errors import DUPLICATES, OK, PARTIAL, UsageError
 from .indexes import folder, open_index, sync
-from .output import say, table
+from .output import progress, say, table
 
 
 def run(args):
@@ -33,7 +33,7 @@ def run(args):
     if path:
         sync(args, embeddings, pipeline, path)
 
-    groups = find(embeddings, args.threshold)
+    groups = find(embeddings, args)
     source = os.path.abspath(path) if path else args.index
 
     # pylint: disable=C0415
@@ -62,13 +62,13 @@ def run(args):
     return code
 
 
-def find(embeddings, threshold):
+def find(embeddings, args):
     """
     Finds the duplicate groups of an index.
 
     Args:
         embeddings: Embeddings
-        threshold: largest distance, or None for the default
+        args: parsed arguments (threshold, keep, reference, workers, quiet)
 
     Returns:
         groups, see txtai_imagehash.dedup
@@ -77,7 +77,8 @@ def find(embeddings, threshold):
     # pylint: disable=C0415
     from ..duplicates import dedup
 
-    return dedup(embeddings) if threshold is None else dedup(embeddings, threshold=threshold)
+    keep, reference = getattr(args, "keep", "pixels"), getattr(args, "reference", [])
+    return dedup(embeddings, threshold=args.threshold, keep=keep, reference=reference, workers=args.workers, progress=progress(args))
 
 
 def move(args, embeddings, groups, path):

@@ -51,7 +51,7 @@ def run(args):
     )
 
     args.index, args.store_images, args.algorithm, args.hash_size = os.path.join(output, "index"), False, None, None
-    args.workers, args.fast = 1, False
+    args.workers, args.fast, args.keypoints = 1, False, None
     embeddings, pipeline = open_index(args)
     sync(args, embeddings, pipeline, collection)
 
@@ -60,7 +60,7 @@ def run(args):
     from .dedup import find
     from .report import write
 
-    groups = find(embeddings, args.threshold)
+    groups = find(embeddings, args)
     print()
     table(groups)
 

@@ -5,6 +5,8 @@ txtai is imported; txtai is imported once, when an index is opened.
 
 import os
 
+from importlib.util import find_spec
+
 from .. import storage
 from ..settings import read
 from .errors import UsageError
@@ -34,13 +36,16 @@ def settings(args, create=True):
     Hash settings of the index at args.index: an existing index's, checked against the command line, else those of
     the command line for a new index. Needs no txtai.
 
+    A new index is the robust one (combined hash, hashes inside borders and of the flips and rotations, EXIF
+    orientation, keypoints when OpenCV is installed) unless --algorithm names the recipe's single hash.
+
     Args:
         args: parsed arguments
         create: a new index may be created, else a missing index is a usage error
 
     Returns:
-        (settings dict, True if the index exists); settings hold algorithm, size and, for a keypoint index,
-        keypoints: True
+        (settings dict, True if the index exists); settings hold algorithm and size, trim and exif for a robust index,
+        and keypoints: True for a keypoint index
     """
 
     wanted = {"algorithm": getattr(args, "algorithm", None), "size": getattr(args, "hash_size", None)}
@@ -51,7 +56,7 @@ def settings(args, create=True):
         if wanted["algorithm"] not in names():
             raise UsageError(f"unknown --algorithm {wanted['algorithm']!r}: choose one of {', '.join(names())}")
 
-    path, keypoints = getattr(args, "index", None), getattr(args, "keypoints", False)
+    path, keypoints = getattr(args, "index", None), getattr(args, "keypoints", None)
     config = storage.config(path) if path else None
     if config is not None:
         stored = read(config)
@@ -71,8 +76,17 @@ def settings(args, create=True):
     if not create:
         raise UsageError(f"no index at {path}: build one with 'txtai-imagehash index FOLDER --index {path}'")
 
-    values = {"algorithm": wanted["algorithm"] or "average", "size": wanted["size"] or 8}
-    return ({**values, "keypoints": True} if keypoints else values), False
+    # The robust index by default, the recipe's index of one hash when an algorithm is named
+    robust = not wanted["algorithm"]
+    values = {"algorithm": wanted["algorithm"] or ("combined" if robust else "average"), "size": wanted["size"] or 8}
+    if robust:
+        values.update({"trim": True, "exif": True})
+
+    # Keypoints when asked, and by default in a robust index when OpenCV is installed
+    if keypoints or (keypoints is None and robust and find_spec("cv2") is not None):
+        values["keypoints"] = True
+
+    return values, False
 
 
 def open_index(args, create=True):
@@ -89,39 +103,35 @@ def open_index(args, create=True):
 
     values, exists = settings(args, create)
     if values.get("keypoints") and not exists:
-        graph = keypoints()
+        opencv()
 
     # pylint: disable=C0415
     from txtai import Embeddings
 
     from ..index import config
+    from ..keypoints import keypointconfig
     from ..pipeline import ImageHash
+    from ..robust import default
     from ..settings import pipeline
 
     if exists:
         embeddings = storage.load(args.index)
+    elif "trim" in values:
+        embeddings = Embeddings(default(bool(values.get("keypoints")), values["size"]))
     else:
-        embeddings = Embeddings(config(imagehash=values, **({"graph": graph} if values.get("keypoints") else {})))
+        # The recipe's index: keypoints read from each row's file, as hashed (no EXIF orientation)
+        embeddings = Embeddings(config(imagehash=values, **({"graph": keypointconfig(exif=False, paths=True)} if values.get("keypoints") else {})))
 
     return embeddings, ImageHash(**pipeline(values))
 
 
-def keypoints():
+def opencv():
     """
-    Configuration of the keypoint index of a new index: keypoints read from each row's file, as hashed (no EXIF
-    orientation).
-
-    Returns:
-        graph configuration
+    Checks that OpenCV is installed for a new index with keypoints, before txtai is imported.
     """
 
-    # pylint: disable=C0415
-    try:
-        from ..keypoints import keypointconfig
-
-        return keypointconfig(exif=False, paths=True)
-    except ImportError as error:
-        raise UsageError(str(error)) from None
+    if find_spec("cv2") is None:
+        raise UsageError('keypoints need OpenCV: pip install "txtai-imagehash[keypoints]", or use --no-keypoints')
 
 
 def sync(args, embeddings, pipeline, path):

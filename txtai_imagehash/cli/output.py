@@ -80,8 +80,10 @@ def table(groups):
     for number, group in enumerate(groups, start=1):
         print(f"Group {number} ({len(group['images'])} images)")
         for image in group["images"]:
-            label = "KEEP" if image["id"] == group["keeper"] else f"dup {image.get('distance')}"
-            print(f"  {label:<7} {dimensions(image):>11} {humanize(image.get('bytes')):>11}  {image.get('path') or image['id']}")
+            label = "KEEP" if image["id"] == group["keeper"] else image.get("match", "dup")
+            print(f"  {label:<9} {dimensions(image):>11} {humanize(image.get('bytes')):>11}  {image.get('path') or image['id']}  {evidence(image)}".rstrip())
+            for alias in image.get("aliases", []):
+                print(f"  {'':<9} {'':>11} {'':>11}  {alias}  (another name of this file)")
 
     duplicates = sum(len(group["images"]) - 1 for group in groups)
     print(
@@ -89,6 +91,33 @@ def table(groups):
         if groups
         else "No duplicates found"
     )
+
+
+def evidence(image):
+    """
+    Says why a group member is a duplicate of its keeper, in a few words.
+
+    Args:
+        image: image dict of a group
+
+    Returns:
+        string, empty for a keeper
+    """
+
+    if image.get("match") in (None, "keeper"):
+        return "(reference: kept)" if image.get("reference") else ""
+
+    parts = []
+    if image.get("match") == "crop" and image.get("share") is not None:
+        parts.append(f"{round(100 * image['share'])}% of the keeper")
+    if image.get("distance") is not None:
+        parts.append(f"{image['distance']} bits apart")
+    if image.get("inliers"):
+        parts.append(f"{image['inliers']} keypoints")
+    if image.get("reference"):
+        parts.append("reference: kept")
+
+    return f"({', '.join(parts)})" if parts else ""
 
 
 def errors(failures):

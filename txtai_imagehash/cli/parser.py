@@ -3,6 +3,7 @@ Parser module: the command line's arguments, parsed before anything heavy is imp
 """
 
 import argparse
+import os
 import sys
 
 from importlib import metadata
@@ -49,11 +50,6 @@ def parser():
     )
     command.add_argument("folder", metavar="FOLDER", help="folder of images")
     indexoptions(command, required=True)
-    command.add_argument(
-        "--keypoints",
-        action="store_true",
-        help="also index ORB keypoints in a new index, so that search finds the originals of crops (needs the keypoints extra)",
-    )
 
     # search
     command = commands.add_parser(
@@ -83,7 +79,18 @@ def parser():
     )
     command.add_argument("folder", metavar="FOLDER", nargs="?", help="folder of images (optional with --index)")
     indexoptions(command, required=False)
-    command.add_argument("--threshold", type=natural, metavar="D", help="largest Hamming distance between duplicates (default: the dedup module's)")
+    command.add_argument(
+        "--threshold", type=natural, metavar="D", help="largest hash distance between duplicates, in bits (default: the index algorithm's, 36 for the combined hash)"
+    )
+    command.add_argument(
+        "--keep",
+        choices=["pixels", "size", "oldest", "newest"],
+        default="pixels",
+        help="which image of a group to keep: most pixels (default), largest file, oldest or newest file",
+    )
+    command.add_argument(
+        "--reference", metavar="DIR", action="append", default=[], help="files below DIR are always kept and never moved (repeatable)"
+    )
     command.add_argument("--json", nargs="?", const="-", metavar="FILE", help="write the groups as JSON to FILE, or to standard output without FILE")
     command.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with thumbnails")
     command.add_argument("--move-to", metavar="DIR", help="move every non-keeper into DIR, keeping relative paths, and write an undo manifest")
@@ -139,10 +146,22 @@ def indexoptions(command, required):
         help="index folder (a txtai Embeddings index)" + ("" if required else "; without it, a temporary index in memory"),
     )
     command.add_argument(
-        "--algorithm", metavar="NAME", help="hash algorithm for a new index: average (default), perceptual, difference, wavelet, color, combined"
+        "--algorithm",
+        metavar="NAME",
+        help=(
+            "hash algorithm of a new index. Without it, the robust index: combined hash, hashes inside borders and of "
+            "flips and rotations, EXIF orientation, keypoints when the keypoints extra is installed. With it, the "
+            "recipe's index of one hash: average, perceptual, difference, wavelet, color or combined"
+        ),
     )
-    command.add_argument("--hash-size", type=positive, metavar="N", help="hash size for a new index (default 8: 64-bit hashes)")
-    command.add_argument("--workers", type=positive, default=1, metavar="N", help="hashing processes (default 1)")
+    command.add_argument("--hash-size", type=positive, metavar="N", help="hash size for a new index (default 8)")
+    command.add_argument(
+        "--keypoints",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="ORB keypoints in a new index, so that crops find their originals (default: on when the keypoints extra is installed)",
+    )
+    command.add_argument("--workers", type=positive, default=os.cpu_count() or 1, metavar="N", help="hashing processes (default: one per CPU)")
     command.add_argument(
         "--fast", action="store_true", help="fast hashing: reduced-scale JPEG decoding, hashes may differ from exact ones by a few bits"
     )

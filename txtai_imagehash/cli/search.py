@@ -26,11 +26,12 @@ def run(args):
     # pylint: disable=C0415
     from ..images import ImageError
     from ..robust import haskeypoints
+    from ..settings import read
     from ..sql import query
 
     try:
         value = pipeline(args.image)
-        results = robust(args, embeddings) if haskeypoints(embeddings) else None
+        results = robust(args, embeddings) if haskeypoints(embeddings) or "trim" in read(embeddings.config) else None
     except ImageError as error:
         raise UsageError(f"cannot read IMAGE {error}") from None
 
@@ -55,8 +56,9 @@ def run(args):
 
 def robust(args, embeddings):
     """
-    Searches an index with keypoints with txtai_imagehash.search(): keypoint matches first, by inlier keypoints,
-    then hash matches by Hamming distance (the default threshold of the index's algorithm unless --max-distance).
+    Searches a robust index, or one with keypoints, with txtai_imagehash.search(): keypoint matches first, by inlier
+    keypoints, then hash matches by Hamming distance (the default threshold of the index's algorithm unless
+    --max-distance).
 
     Args:
         args: parsed arguments
@@ -79,7 +81,7 @@ def robust(args, embeddings):
     sql = f"select id, path, width, height, size from txtai where id in ({', '.join(f':{name}' for name in parameters)})"
     files = {row["id"]: row for row in embeddings.search(sql, len(rows), parameters=parameters)}
 
-    return [{**result(files.get(str(row["id"]), row), row["distance"]), "inliers": row["inliers"]} for row in rows]
+    return [{**result(files.get(str(row["id"]), row), row["distance"]), **({"inliers": row["inliers"]} if "inliers" in row else {})} for row in rows]
 
 
 def result(row, distance):

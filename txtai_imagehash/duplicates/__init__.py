@@ -2,57 +2,125 @@
 Duplicates: finds every group of near-duplicate images in an index, a folder or a list of images, and picks a keeper
 per group. Nothing is ever deleted here: the output is a report.
 
-- sources: the ids, paths and hashes of an index, a folder, a list of images or a dict of hashes
-- pairs: all pairs within a distance by multi-index hashing, and their connected components
-- groups: groups of images with their metadata, keeper and distances
+- sources: the images of an index or a dict of hashes, one per file (links merged as aliases)
+- pairs: all pairs of hashes within a distance by multi-index hashing
+- evidence: hash pairs, keypoint matches and identical bytes between images
+- groups: groups without chains, keepers, and why each member is a duplicate
 """
 
 import json
+import os
 
 from ..checks import integer
-from ..hashing.codec import words
-from .groups import groups
-from .pairs import components
-from .sources import records
+from ..verification import Rule
+from .evidence import Evidence
+from .groups import KEEP, groups
+from .sources import images as read
 
 
-def dedup(source, threshold=None, workers=1, fast=False, progress=False, pipeline=None, errors=None):
+def dedup(source, threshold=None, keep="pixels", reference=(), workers=1, fast=False, progress=False, pipeline=None, errors=None):
     """
-    Finds groups of near-duplicate images: every pair of images within threshold bits (Hamming distance) is
-    linked and linked images form a group (connected components, so a group can chain images that are further
-    apart than threshold). Each group names a keeper, chosen by:
+    Finds groups of near-duplicate images. Every pair of images that the index's evidence links is checked by the
+    rule shared with search() (txtai_imagehash.verification): a hash distance within the strict threshold settles
+    a pair, a distance in the gray zone up to the threshold needs keypoints to agree (on an index with keypoints),
+    and keypoints that agree find crops whatever their hash distance. Linked images form groups in which every
+    member is a near-duplicate of its keeper itself, so groups never chain two different pictures. Symbolic and hard
+    links to one file are one image, listed as its aliases. Each group names a keeper, chosen by the keep rule:
 
-      1. most pixels (width x height)
-      2. then the largest file (bytes)
-      3. then the smallest path (so the result is deterministic), then the smallest id
+      - pixels (default): most pixels, then the largest file
+      - size: the largest file, then most pixels
+      - oldest / newest: the earliest / latest modification time, then most pixels
 
-    Images with unknown size (hashes only) rank after those with a known size.
+    Files below a reference folder always rank first (they are kept, never moved); then real files rank before files
+    only reached through a link out of the folder; then the rule; then the smallest path and id.
 
     Args:
-        source: Embeddings index (reads id, text hash and path from its content database), a folder path
-                (searched recursively), a list of image sources or (id, image) pairs, or a dict {id: hex hash}
-        threshold: maximum Hamming distance in bits for a pair, defaults to default(nbits), 6 for 64-bit hashes
-        workers: processes for hashing a folder or list (see txtai_imagehash.hashes)
-        fast: use fast (JPEG draft) hashing for a folder or list
-        progress: show a progress bar while hashing
-        pipeline: ImageHash pipeline for a folder or list, defaults to ImageHash()
+        source: Embeddings index (its rows, keypoints and stored objects), a folder path (walked and indexed as the
+                command line does, in memory), a list of image sources or (id, image) pairs (indexed with build()),
+                or a dict {id: hex hash}
+        threshold: largest hash distance in bits of a pair (the end of the gray zone), defaults to the index
+                   algorithm's threshold (txtai_imagehash.hashing.algorithms.THRESHOLDS)
+        keep: keeper rule, one of pixels, size, oldest, newest
+        reference: folders whose files are always kept
+        workers: processes for hashing a folder or list and for verifying keypoint matches
+        fast: use fast (JPEG draft) hashing for a recipe pipeline
+        progress: show progress bars
+        pipeline: ImageHash pipeline for a list of images, to de-duplicate by a recipe index instead of build()
         errors: optional list that collects an ImageError for each image that could not be read
 
     Returns:
-        list of groups, largest first, each {"keeper": id, "images": [{"id", "path", "hash", "width",
-        "height", "bytes", "distance"}, ...]} with the keeper first and distance the Hamming bits to the keeper
+        list of groups, largest first, each {"keeper": id, "images": [keeper, members...]}; every image has id, path,
+        hash, width, height, bytes, distance (hash bits to the keeper, flip penalty included; None when only
+        keypoints link them), match (keeper, identical, same, flipped, border, crop, edited), inliers (keypoints
+        matched with the keeper), and when known aliases, share and region (of the keeper a crop covers) and
+        reference
     """
 
-    ids, paths, hashes, objects = records(source, workers, fast, progress, pipeline, errors)
-    if not ids:
+    if keep not in KEEP:
+        raise ValueError(f"Invalid keep {keep!r}: expected one of {', '.join(KEEP)}")
+
+    integer("threshold", threshold)
+    embeddings = source if isinstance(source, dict) or hasattr(source, "search") else index(source, workers, fast, progress, pipeline, errors)
+
+    images = read(embeddings)
+    if not len(images):
         return []
 
-    codes, nbits = words(hashes)
+    # pylint: disable=C0415
+    from ..robust import haskeypoints
 
-    threshold = default(nbits) if threshold is None else integer("threshold", threshold)
+    values = images.settings
+    rule = Rule(values["algorithm"], values["size"], not isinstance(embeddings, dict) and haskeypoints(embeddings), threshold)
 
-    labels = components(codes, threshold, nbits)
-    return groups(labels, codes, ids, paths, hashes, objects)
+    evidence = Evidence(images, rule)
+    evidence.hashes()
+    evidence.keypoints(workers, progress)
+
+    return groups(images, evidence, keep, [os.path.realpath(folder) for folder in reference])
+
+
+def index(source, workers, fast, progress, pipeline, errors):
+    """
+    Indexes a folder or a list of images in memory for dedup(): the robust index of the command line (keypoints
+    when OpenCV is installed), or a recipe index with a pipeline.
+
+    Args:
+        source: folder path or list of images
+        workers: hashing processes
+        fast: JPEG draft hashing for a recipe pipeline
+        progress: show a progress bar
+        pipeline: ImageHash pipeline or None
+        errors: list that collects unreadable images, or None
+
+    Returns:
+        Embeddings
+    """
+
+    # pylint: disable=C0415
+    from txtai import Embeddings
+
+    from ..folder import Folder
+    from ..index import config, documents
+    from ..keypoints import available
+    from ..robust import build, default
+
+    if isinstance(source, (str, os.PathLike)):
+        if not os.path.isdir(source):
+            # pylint: disable=C0415
+            from ..images import ImageError
+
+            raise ImageError(os.fspath(source), "not a folder")
+
+        embeddings = Embeddings(default() if pipeline is None else config(imagehash={"algorithm": pipeline.algorithm, "size": pipeline.size}))
+        Folder(embeddings, pipeline=pipeline, workers=workers, fast=fast).sync(source, progress, errors)
+        return embeddings
+
+    if pipeline is None:
+        return build(source, keypoints=available(), errors=errors, workers=workers, progress=progress)
+
+    embeddings = Embeddings(config())
+    embeddings.index(documents(source, pipeline, errors, workers, fast, progress))
+    return embeddings
 
 
 def tojson(groups, indent=None):
@@ -68,17 +136,3 @@ def tojson(groups, indent=None):
     """
 
     return json.dumps(groups, indent=indent, default=str)
-
-
-def default(nbits):
-    """
-    Default pair threshold: about a tenth of the bits, 6 bits for a 64-bit hash.
-
-    Args:
-        nbits: bits per hash
-
-    Returns:
-        threshold in bits
-    """
-
-    return max(nbits // 10, 1)

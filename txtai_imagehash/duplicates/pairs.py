@@ -57,46 +57,53 @@ def blocks(count, threshold, bits):
     return best
 
 
-def pairs(codes, threshold, nbits=64):
+def pairs(codes, threshold, nbits=64, radius=None):
     """
     Finds all pairs of rows within threshold bits of each other, without comparing all pairs: multi-index
     hashing by the pigeonhole principle (see blocks()), one sort per table, candidates verified by popcount.
-    Codes longer than 64 bits are searched on their first 64 bits (pairs within threshold on all bits are within
-    threshold on those too) and verified on all bits.
+    Codes longer than 64 bits are searched word by word: two codes within threshold bits are within
+    threshold // words bits on one of their 64-bit words, so each word is searched at that radius and candidates
+    are verified on all bits.
 
     Args:
         codes: uint64 array (n, words) from txtai_imagehash.hashing.codec.words()
         threshold: maximum distance in bits
         nbits: bits per hash
+        radius: search radius per word, defaults to threshold // words (exact); a smaller radius finds every pair
+                within radius * words bits and only some of those further apart, at a fraction of the cost
 
     Returns:
         (a, b, distance) int arrays with a < b, each pair once
     """
 
-    count = codes.shape[0]
+    count, words = codes.shape
     if count >= 2**32:
         raise ValueError("pairs: at most 2^32 - 1 hashes")
 
-    found = []
-    bits = min(nbits, 64)
-    layout = blocks(count, threshold, bits)
-
-    # Block boundaries over the key bits of the first word, counted from the least significant bit
-    bounds = np.linspace(0, bits, layout + 1).round().astype(int)
-    first = codes[:, 0]
+    radius = threshold // words if radius is None else min(radius, threshold // words)
     rows = np.arange(count, dtype=np.uint64)
 
-    for table in combinations(range(layout), layout - threshold):
-        # Pack the table's blocks into a key of up to KEYBITS bits: fewer key bits only add candidates
-        key, width = np.zeros(count, dtype=np.uint64), 0
-        for block in table:
-            start, size = int(bounds[block]), int(min(bounds[block + 1] - bounds[block], KEYBITS - width))
-            if size <= 0:
-                break
-            key = (key << np.uint64(size)) | ((first >> np.uint64(start)) & np.uint64((1 << size) - 1))
-            width += size
+    found = []
+    for word in range(words):
+        # Bits of this word: 64, the last one holds the rest (right aligned)
+        bits = min(64, nbits - 64 * word) if nbits > 64 * word else 64
+        layout = blocks(count, radius, bits)
 
-        found.append(candidates(np.sort((key << np.uint64(32)) | rows), codes, threshold))
+        # Block boundaries over the key bits of the word, counted from the least significant bit
+        bounds = np.linspace(0, bits, layout + 1).round().astype(int)
+        values = codes[:, word]
+
+        for table in combinations(range(layout), layout - radius):
+            # Pack the table's blocks into a key of up to KEYBITS bits: fewer key bits only add candidates
+            key, width = np.zeros(count, dtype=np.uint64), 0
+            for block in table:
+                start, size = int(bounds[block]), int(min(bounds[block + 1] - bounds[block], KEYBITS - width))
+                if size <= 0:
+                    break
+                key = (key << np.uint64(size)) | ((values >> np.uint64(start)) & np.uint64((1 << size) - 1))
+                width += size
+
+            found.append(candidates(np.sort((key << np.uint64(32)) | rows), codes, threshold))
 
     # Each pair once
     found = np.concatenate(found) if found else np.empty(0, dtype=np.uint64)

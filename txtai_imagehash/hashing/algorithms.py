@@ -136,3 +136,46 @@ def threshold(algorithm="average", size=8):
 
     base = 3 * 64 if algorithm == "combined" else 64
     return round(THRESHOLDS.get(algorithm, 0.1 * base) * nbits(algorithm, size) / base)
+
+
+# Distances of the gray zone, in bits at hash size 8. Within STRICT a hash settles a near-duplicate by itself. Beyond
+# it, up to THRESHOLDS, a pair is a match only where keypoints agree, except that up to LOOSE the hash is trusted
+# where keypoints cannot check (an image too smooth or too small for keypoints). An index without keypoints trusts
+# its hash up to THRESHOLDS. Calibrated on scikit-image's photos and mate-backgrounds (benchmarks/dedup.py): the
+# closest unrelated pair of combined hashes was 19 bits apart (two smooth abstract wallpapers without keypoints).
+STRICT = {
+    "combined": 12,
+    "average": 2,
+    "perceptual": 4,
+    "difference": 1,
+    "wavelet": 1,
+    "color": 0,
+}
+
+LOOSE = {
+    "combined": 16,
+    "average": 3,
+    "perceptual": 6,
+    "difference": 1,
+    "wavelet": 2,
+    "color": 0,
+}
+
+
+def strict(algorithm="average", size=8, table=None):
+    """
+    Distance within which a hash alone settles a near-duplicate, for an algorithm and size (see STRICT), or within
+    which it is trusted where keypoints cannot check (table=LOOSE).
+
+    Args:
+        algorithm: algorithm name
+        size: hash size
+        table: STRICT (default) or LOOSE
+
+    Returns:
+        number of bits
+    """
+
+    table = STRICT if table is None else table
+    base = 3 * 64 if algorithm == "combined" else 64
+    return round(table.get(algorithm, 0.02 * base) * nbits(algorithm, size) / base)

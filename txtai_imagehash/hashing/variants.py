@@ -7,7 +7,7 @@ import numpy as np
 
 from PIL import Image
 
-from ..images import decode
+from ..images import decode, draft
 from .algorithms import bits, nbits, resolve, threshold
 from .codec import tohex
 from .combined import dihedral, square
@@ -21,6 +21,18 @@ SMALL = 128
 
 # Suffix of the row id of an image's trimmed hash in a robust index
 TRIMMED = "#trimmed"
+
+# Aspect ratios (width / height) that pictures are commonly cut to from the centre of a larger one: wide screens,
+# laptops, photo prints, classic screens, squares, and portrait prints and phones. Indexing stores the hash of the
+# image's centre cut to each, so that a copy cut to one of them is within reach of a hash.
+RATIOS = ("16:9", "16:10", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16", "9:19.5")
+
+# Two aspect ratios closer than this share are the same
+ASPECT = 0.03
+
+# Longest side, in pixels, that JPEG files are decoded to at least (reduced-scale decoding for larger files: the
+# hashes are computed from 32 x 32 thumbnails, keypoints from 512 pixels)
+DECODE = 1024
 
 # The 7 flips and rotations besides the identity
 TRANSPOSE = [
@@ -78,7 +90,8 @@ class Variants:
 
     def load(self, source):
         """
-        Opens an image source as these variants hash it: EXIF orientation (if set) and 8-bit pixels.
+        Opens an image source as these variants hash it: JPEG files larger than DECODE pixels decoded at reduced
+        scale, EXIF orientation (if set) and 8-bit pixels.
 
         Args:
             source: path, PIL image, bytes or binary file object
@@ -87,7 +100,7 @@ class Variants:
             PIL image
         """
 
-        return decode(source, self.exif, normalize=True)
+        return decode(draft(source, longest=DECODE) or source, self.exif, normalize=True)
 
     def index(self, source):
         """
@@ -101,6 +114,60 @@ class Variants:
         """
 
         return self(self.load(source))
+
+    def dihedral(self, image):
+        """
+        Hashes the 7 flips and rotations of an image besides the image itself, for indexing: a copy of an indexed
+        image that is flipped or rotated is within reach of one of them.
+
+        Args:
+            image: PIL image (already oriented)
+
+        Returns:
+            list of 7 hex hashes, in the order of txtai_imagehash.hashing.combined.TRANSFORMS
+        """
+
+        return [tohex(values) for values in self.hashes(self.grey(image), None, True)[1:]]
+
+    def contrast(self, image):
+        """
+        Measures how much an image's hash can say: the standard deviation of the grey levels of the square thumbnail
+        the combined hash is computed from. A flat image (a solid colour, a blank page) has a hash that matches every
+        other flat image.
+
+        Args:
+            image: PIL image (already oriented)
+
+        Returns:
+            grey level standard deviation, rounded to 0.1
+        """
+
+        return round(float(square(self.grey(image).convert("L"), self.size).std()), 1)
+
+    def crops(self, image):
+        """
+        Hashes the centre of an image cut to each of the RATIOS other than its own, for indexing: a copy cut from the
+        middle of the image to that aspect ratio (a phone wallpaper from a landscape picture, a 4:3 print of a 16:9
+        photo) hashes close to it.
+
+        Args:
+            image: PIL image (already oriented)
+
+        Returns:
+            {ratio name: hex hash}
+        """
+
+        # A reduced copy: cuts are hashed from thumbnails of a few dozen pixels
+        image, output = self.grey(image), {}
+        factor = max(1, min(image.size) // (8 * 4 * self.size))
+        image = image.reduce(factor) if factor > 1 else image
+
+        for name in RATIOS:
+            box = centre(image.size, ratio(name))
+            if box:
+                output[name] = tohex(self.hashes(image, box, False)[0])
+
+        return output
 
     def expand(self, image, dihedral=True):
         """
@@ -208,3 +275,42 @@ class Variants:
         """
 
         return threshold(self.algorithm, self.size)
+
+
+def ratio(name):
+    """
+    Value of an aspect ratio name.
+
+    Args:
+        name: "width:height"
+
+    Returns:
+        width / height
+    """
+
+    width, height = name.split(":")
+    return float(width) / float(height)
+
+
+def centre(size, value):
+    """
+    The centre box of an image with an aspect ratio.
+
+    Args:
+        size: (width, height) of the image
+        value: aspect ratio, width / height
+
+    Returns:
+        (left, top, right, bottom), or None when the image already has that aspect ratio
+    """
+
+    width, height = size
+    if abs(width / height - value) <= ASPECT * value:
+        return None
+
+    if width / height > value:
+        cut = width - height * value
+        return (cut / 2, 0, width - cut / 2, height)
+
+    cut = height - width / value
+    return (0, cut / 2, width, height - cut / 2)

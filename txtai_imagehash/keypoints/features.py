@@ -35,6 +35,21 @@ def cv2():
         raise ImportError('Keypoints need OpenCV: pip install "txtai-imagehash[keypoints]"') from error
 
 
+def available():
+    """
+    Checks if OpenCV (the `keypoints` extra) is installed.
+
+    Returns:
+        True if keypoints can be extracted
+    """
+
+    try:
+        cv2()
+        return True
+    except ImportError:
+        return False
+
+
 class Features:
     """
     Detects ORB keypoints of an image, spread over a grid, and computes their binary descriptors.
@@ -94,6 +109,20 @@ class Features:
 
         return np.array([k.pt for k in keypoints], dtype=np.float32), descriptors
 
+    def frame(self, size):
+        """
+        Size of the grey array that keypoints are detected in, for an image size: positions are measured in it.
+
+        Args:
+            size: (width, height) of the image
+
+        Returns:
+            (width, height)
+        """
+
+        scale = self.side / max(size)
+        return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
     def pixels(self, image):
         """
         Converts an image to the grey array keypoints are detected in, its longest side resized to self.side.
@@ -106,9 +135,8 @@ class Features:
         """
 
         grey = image if image.mode == "L" else image.convert("L")
-        scale = self.side / max(grey.size)
-        size = (max(1, round(grey.width * scale)), max(1, round(grey.height * scale)))
-        return np.asarray(grey.resize(size, Image.Resampling.BILINEAR if scale < 1 else Image.Resampling.BICUBIC))
+        size = self.frame(grey.size)
+        return np.asarray(grey.resize(size, Image.Resampling.BILINEAR if self.side < max(grey.size) else Image.Resampling.BICUBIC))
 
     def spread(self, keypoints):
         """

@@ -78,6 +78,9 @@ class Keypoints(Graph):
         # Images inserted since the arrays were last consolidated: (index id, first row, positions)
         self.pending = []
 
+        # Keypoints extracted elsewhere for documents about to be inserted, by document id (see prepare())
+        self.prepared = {}
+
     def create(self):
         # Nothing to create: the arrays and the descriptor index exist from __init__
         return None
@@ -119,20 +122,38 @@ class Keypoints(Graph):
             index: index id of the first document
         """
 
-        for _, document, _ in documents:
+        for uid, document, _ in documents:
             if isinstance(document, dict):
                 value, image = document.get(self.text, document.get(self.object)), document.get(self.object)
                 image = document.get("path") if image is None and self.paths else image
+
+                # A second row of an image (its hash inside a border) shares the image's keypoints
+                image = None if document.get("image", uid) != uid else image
             else:
                 value, image = document, None if isinstance(document, str) else document
 
             if value is None:
                 continue
 
-            if image is not None:
+            if uid in self.prepared:
+                self.append(index, *self.prepared.pop(uid))
+            elif image is not None:
                 self.add(index, image)
 
             index += 1
+
+    def prepare(self, uid, points, codes):
+        """
+        Hands over the keypoints of a document that is about to be inserted, extracted elsewhere (e.g. in the worker
+        process that hashed the image), so that insert() does not decode the image again.
+
+        Args:
+            uid: document id
+            points: float32 array (n, 2) of keypoint positions
+            codes: uint8 array (n, 32) of descriptors
+        """
+
+        self.prepared[uid] = (points, codes)
 
     def add(self, indexid, image):
         """

@@ -29,20 +29,39 @@ def verify(source, target, side=SIDE):
         number of distinct inlier keypoints, 0 when no plausible transform fits
     """
 
+    return fit(source, target, side)[0]
+
+
+def fit(source, target, side=SIDE):
+    """
+    Fits an affine transform from query keypoints to an indexed image's keypoints, as verify() does, and returns the
+    transform too.
+
+    Args:
+        source: float32 array (n, 2) of query keypoint positions
+        target: float32 array (n, 2) of the matched indexed keypoint positions
+        side: image side the positions are measured in
+
+    Returns:
+        (distinct inlier keypoints, 2 x 3 affine matrix mapping source positions to target positions, or None when
+        no plausible transform fits)
+    """
+
     if len(source) < INLIERS:
-        return 0
+        return 0, None
 
     # Same result for the same matches
     cv2().setRNGSeed(0)
     matrix, inliers = cv2().estimateAffine2D(source, target, method=cv2().RANSAC, ransacReprojThreshold=REPROJECTION * side, maxIters=2000, confidence=0.995)
     if matrix is None:
-        return 0
+        return 0, None
 
     # A copy is not mirrored (mirror images are queried separately), nor collapsed to a line, nor stretched more
     # than SKEW times along one axis than the other, nor scaled beyond SCALE
     singular = np.linalg.svd(matrix[:, :2], compute_uv=False)
     if np.linalg.det(matrix[:, :2]) <= 0 or singular[1] < 1 / SCALE or singular[0] > SCALE or singular[0] / singular[1] > SKEW:
-        return 0
+        return 0, None
 
     inliers = inliers.reshape(-1).astype(bool)
-    return min(len(np.unique(source[inliers].round(), axis=0)), len(np.unique(target[inliers].round(), axis=0)))
+    count = min(len(np.unique(source[inliers].round(), axis=0)), len(np.unique(target[inliers].round(), axis=0)))
+    return count, matrix if count >= INLIERS else None

@@ -1,0 +1,273 @@
+"""
+Pairs module: keypoint matches between indexed images, for de-duplication and for checking one query against one
+indexed image. Every image's stored descriptors are searched in the descriptor index in batches (one faiss search
+per chunk of images), the images that hold most of their nearest descriptors become candidates, and candidates are
+verified by an affine fit, in worker processes.
+"""
+
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_all_start_methods, get_context
+
+import numpy as np
+
+from tqdm.auto import tqdm
+
+from .descriptors import Descriptors
+from .graph import CANDIDATES, MATCH, NEIGHBORS, RATIO
+from .verify import INLIERS, fit
+
+# Images whose descriptors are searched at once
+CHUNK = 256
+
+# Descriptors above which an exact (flat) descriptor index is searched through an inverted file copy: searching every
+# image's descriptors against all of them costs the square of their number
+SEARCH = 16384
+
+# Stored keypoints that worker processes verify pairs with (set before the workers fork)
+SHARED = {}
+
+
+class Stored:
+    """
+    The stored keypoints of a keypoint index in memory: every descriptor in row order, every position, and the rows of
+    each image slot.
+    """
+
+    def __init__(self, graph):
+        """
+        Reads the keypoints of a keypoint index.
+
+        Args:
+            graph: txtai_imagehash.keypoints.Keypoints
+        """
+
+        graph.flush()
+        graph.descriptors.optimize()
+
+        self.graph = graph
+        self.codes = np.concatenate([codes for _, codes in graph.descriptors.indexed()]) if len(graph.descriptors) else np.zeros((0, 32), dtype=np.uint8)
+        self.index = graph.descriptors if graph.descriptors.trained or len(self.codes) <= SEARCH else inverted(self.codes, graph.descriptors.nprobe)
+        self.points = graph.points.astype(np.float32)
+        self.starts = graph.starts
+        self.ends = np.append(graph.starts[1:], len(self.codes)).astype(np.int64)
+
+        # Latest slot of each index id that is not deleted (an upsert deletes a slot and adds a new one)
+        self.slots = {int(uid): slot for slot, (uid, deleted) in enumerate(zip(graph.ids, graph.deleted)) if not deleted}
+
+    def slot(self, indexid):
+        """
+        Slot of an index id.
+
+        Args:
+            indexid: index id
+
+        Returns:
+            slot, or None when the image has no keypoints
+        """
+
+        return self.slots.get(int(indexid))
+
+    def count(self, slot):
+        """
+        Number of keypoints of a slot.
+
+        Args:
+            slot: slot
+
+        Returns:
+            count
+        """
+
+        return int(self.ends[slot] - self.starts[slot])
+
+    def features(self, slot):
+        """
+        Keypoints of a slot.
+
+        Args:
+            slot: slot
+
+        Returns:
+            (positions float32 (n, 2), descriptors uint8 (n, 32))
+        """
+
+        start, end = self.starts[slot], self.ends[slot]
+        return self.points[start:end], self.codes[start:end]
+
+
+def inverted(codes, nprobe):
+    """
+    Builds an inverted file copy of descriptors for searching them all (see Descriptors.rebuild).
+
+    Args:
+        codes: uint8 array (n, 32)
+        nprobe: inverted lists probed per query descriptor
+
+    Returns:
+        Descriptors
+    """
+
+    descriptors = Descriptors(nprobe)
+    descriptors.add(codes)
+    descriptors.rebuild()
+    descriptors.spill.close()
+    descriptors.spill, descriptors.spilled = None, 0
+    return descriptors
+
+
+def compare(source, target):
+    """
+    Matches two sets of keypoints and fits an affine transform between them: each source descriptor's nearest target
+    descriptor, kept when within MATCH bits and clearly nearer than the next one (Lowe's ratio), then RANSAC.
+
+    Args:
+        source: (positions, descriptors) of the first image
+        target: (positions, descriptors) of the second image
+
+    Returns:
+        (distinct inlier keypoints, 2 x 3 matrix mapping source positions to target positions or None)
+    """
+
+    (spoints, scodes), (tpoints, tcodes) = source, target
+    if len(scodes) < INLIERS or len(tcodes) < 2:
+        return 0, None
+
+    # Hamming distances of every pair of descriptors, 4 words of 64 bits each (plain numpy: safe in forked workers)
+    distances = np.bitwise_count(words(scodes)[:, None, :] ^ words(tcodes)[None, :, :]).sum(axis=2, dtype=np.int64)
+    rows = np.argpartition(distances, 1, axis=1)[:, :2]
+    nearest = np.take_along_axis(distances, rows, axis=1)
+    order = np.argsort(nearest, axis=1)
+    rows, nearest = np.take_along_axis(rows, order, axis=1), np.take_along_axis(nearest, order, axis=1)
+
+    keep = (nearest[:, 0] <= MATCH) & (nearest[:, 0] < RATIO * nearest[:, 1])
+    return fit(spoints[keep], tpoints[rows[keep, 0]])
+
+
+def words(codes):
+    """
+    Views 256-bit descriptors as 4 words of 64 bits.
+
+    Args:
+        codes: uint8 array (n, 32)
+
+    Returns:
+        uint64 array (n, 4)
+    """
+
+    return np.ascontiguousarray(codes, dtype=np.uint8).view(np.uint64)
+
+
+def candidates(stored, slots, limit=CANDIDATES):
+    """
+    Finds the candidate matches of images from their stored descriptors in one batch search of the descriptor index:
+    the other images holding the nearest descriptors of most of their keypoints.
+
+    Args:
+        stored: Stored
+        slots: slots to search
+        limit: candidates kept per slot
+
+    Returns:
+        {slot: [candidate slots, most votes first]}
+    """
+
+    slots = [slot for slot in slots if stored.count(slot)]
+    if not slots:
+        return {}
+
+    codes = np.concatenate([stored.features(slot)[1] for slot in slots])
+    owners = np.repeat(np.array(slots, dtype=np.int64), [stored.count(slot) for slot in slots])
+
+    # The image's own descriptors are among the nearest: one neighbour more
+    distances, rows = stored.index.search(codes, NEIGHBORS + 1)
+    found = np.searchsorted(stored.starts, np.maximum(rows, 0), side="right") - 1
+    valid = (rows >= 0) & (distances <= MATCH) & (found != owners[:, None]) & ~stored.graph.deleted[found]
+
+    # Votes: query keypoints with at least one of their neighbours in the image
+    keypoints = np.broadcast_to(np.arange(len(codes))[:, None], rows.shape)
+    votes = np.unique(np.stack([keypoints[valid], found[valid]], axis=1), axis=0)
+    pairs, counts = np.unique(np.stack([owners[votes[:, 0]], votes[:, 1]], axis=1), axis=0, return_counts=True)
+
+    output = {}
+    for (slot, candidate), count in zip(pairs.tolist(), counts.tolist()):
+        if count >= INLIERS:
+            output.setdefault(slot, []).append((count, candidate))
+
+    return {slot: [candidate for _, candidate in sorted(values, key=lambda x: (-x[0], x[1]))[:limit]] for slot, values in output.items()}
+
+
+def matches(stored, slots=None, workers=1, progress=False, limit=CANDIDATES):
+    """
+    Finds every verified keypoint match among indexed images: candidates by batch search, each verified by an affine
+    fit in worker processes.
+
+    Args:
+        stored: Stored
+        slots: slots to match, defaults to every image with keypoints
+        workers: processes verifying candidates
+        progress: show a progress bar
+        limit: candidates verified per image
+
+    Returns:
+        list of (slot, slot, inliers, matrix) with the matrix mapping the first image's positions to the second's
+    """
+
+    slots = sorted(stored.slots.values()) if slots is None else list(slots)
+    chunks = [slots[x : x + CHUNK] for x in range(0, len(slots), CHUNK)]
+
+    output = []
+    with tqdm(total=len(slots), disable=not progress, unit="img", desc="Matching keypoints") as bar:
+        for pairs, count in tasks(stored, chunks, limit, workers):
+            output.extend(pairs)
+            bar.update(count)
+
+    return output
+
+
+def tasks(stored, chunks, limit, workers):
+    """
+    Searches chunks of images here and verifies their candidates here or in worker processes.
+
+    Args:
+        stored: Stored
+        chunks: lists of slots
+        limit: candidates verified per image
+        workers: processes
+
+    Returns:
+        generator of (verified pairs, images done)
+    """
+
+    SHARED["stored"] = stored
+    if workers <= 1 or "fork" not in get_all_start_methods():
+        for chunk in chunks:
+            yield verify(candidates(stored, chunk, limit)), len(chunk)
+        return
+
+    # Workers inherit the stored keypoints when they fork; only slot numbers travel
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as executor:
+        futures = [(executor.submit(verify, candidates(stored, chunk, limit)), len(chunk)) for chunk in chunks]
+        for future, count in futures:
+            yield future.result(), count
+
+
+def verify(pairs):
+    """
+    Verifies candidate pairs with the stored keypoints shared with this process.
+
+    Args:
+        pairs: {slot: [candidate slots]}
+
+    Returns:
+        list of (slot, candidate, inliers, matrix) for verified pairs
+    """
+
+    stored = SHARED["stored"]
+    output = []
+    for slot, others in pairs.items():
+        for other in others:
+            inliers, matrix = compare(stored.features(slot), stored.features(other))
+            if matrix is not None:
+                output.append((slot, other, inliers, matrix))
+
+    return output

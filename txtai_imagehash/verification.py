@@ -1,0 +1,72 @@
+"""
+Verification module: the one rule that search() and dedup() accept a near-duplicate by. A pair that the hash settles
+by itself (identical bytes, or a distance within the strict threshold of its algorithm) is a match. A pair in the
+gray zone (up to the algorithm's threshold) is a match only if keypoints agree, wherever the index has keypoints;
+where keypoints cannot check (an image too smooth or too small to have enough of them) the hash is trusted a little
+beyond the strict threshold, to the loose one. Keypoints that agree make a match whatever the hash distance
+(crops). An index without keypoints trusts its hash up to the threshold.
+"""
+
+from .hashing.algorithms import LOOSE, strict, threshold
+from .keypoints.verify import INLIERS
+
+# Keypoints an image needs for keypoints to check a pair: below, a failed fit says nothing
+CHECKABLE = 4 * INLIERS
+
+
+class Rule:
+    """
+    Decides whether a pair of images is a near-duplicate from its evidence: hash distance and keypoint inliers.
+    """
+
+    def __init__(self, algorithm="average", size=8, keypoints=False, maxdistance=None):
+        """
+        Creates a Rule for an index's settings.
+
+        Args:
+            algorithm: hash algorithm
+            size: hash size
+            keypoints: True when the index has keypoints
+            maxdistance: largest hash distance accepted (the gray zone's end), defaults to the algorithm's threshold
+        """
+
+        self.threshold = threshold(algorithm, size) if maxdistance is None else maxdistance
+        self.strict = min(strict(algorithm, size), self.threshold)
+        self.loose = min(strict(algorithm, size, LOOSE), self.threshold)
+        self.keypoints = keypoints
+
+    def accept(self, distance, inliers=0, checkable=True):
+        """
+        Decides a pair.
+
+        Args:
+            distance: smallest hash distance between the two images (flip penalty included), or None when the hashes
+                      are not within reach
+            inliers: keypoints matched under an affine fit, 0 when keypoints were not checked or did not fit
+            checkable: False when either image has fewer than CHECKABLE keypoints
+
+        Returns:
+            True for a near-duplicate
+        """
+
+        if inliers >= INLIERS:
+            return True
+
+        if distance is None or distance > self.threshold:
+            return False
+
+        return distance <= self.strict or not self.keypoints or (not checkable and distance <= self.loose)
+
+    def settles(self, distance):
+        """
+        Checks if a hash distance decides a pair without keypoints: within the strict threshold, or beyond the gray
+        zone (keypoints may still find a crop), or on an index without keypoints.
+
+        Args:
+            distance: hash distance or None
+
+        Returns:
+            True when no keypoint check can change the decision on this distance
+        """
+
+        return not self.keypoints or distance is None or distance <= self.strict or distance > self.threshold
