@@ -15,6 +15,7 @@ from .keypoints import BACKEND, CANDIDATES, available, keypointconfig
 from .keypoints.features import COUNT
 from .sql import hamming
 from .vectors import todistance
+from .verification import CHECKABLE, Rule
 
 
 def build(images, algorithm="combined", size=8, trim=True, exif=True, vectors=False, keypoints=False, errors=None, workers=1, progress=False, **overrides):
@@ -272,8 +273,10 @@ def search(embeddings, image, limit=10, maxdistance=None, dihedral=True):
         embeddings: Embeddings index
         image: query image: path, PIL image, bytes or binary file object
         limit: maximum number of images returned
-        maxdistance: largest hash distance returned, defaults to the calibrated threshold of the index's algorithm
-                     (txtai_imagehash.hashing.algorithms.THRESHOLDS); pass a large number such as 10**6 to rank every image
+        maxdistance: None (default) for near-duplicates only, by the rule shared with dedup() (see
+                     txtai_imagehash.verification: a hash within the strict threshold of the index's algorithm, or
+                     keypoints that agree, or a gray-zone hash where keypoints cannot check); a number to rank every
+                     image within that hash distance, unverified (10**6 ranks every image)
         dihedral: expand the query to flips and rotations
 
     Returns:
@@ -282,16 +285,16 @@ def search(embeddings, image, limit=10, maxdistance=None, dihedral=True):
     """
 
     hashes = variants(embeddings)
-    maxdistance = hashes.threshold() if maxdistance is None else maxdistance
+    keypoints = haskeypoints(embeddings)
+    rule = Rule(hashes.algorithm, hashes.size, keypoints, maxdistance)
     image = hashes.load(image)
 
     # Two rows per image at most: fetch twice the limit
     queries = hashes.expand(image, dihedral)
-    rows = vsearch(embeddings, queries, limit * 2) if isvector(embeddings) else ssearch(embeddings, queries, limit * 2, maxdistance)
-    rows = [row for row in rows if row["distance"] <= maxdistance]
+    rows = vsearch(embeddings, queries, limit * 2) if isvector(embeddings) else ssearch(embeddings, queries, limit * 2, rule.threshold)
+    rows = [row for row in rows if row["distance"] <= rule.threshold]
 
     # Keypoint matches, with the hash distances of the images matched
-    keypoints = haskeypoints(embeddings)
     if keypoints:
         rows.extend(kmatch(embeddings, dict(embeddings.graph.match(image, max(limit, CANDIDATES))), queries, hashes.nbits()))
 
@@ -306,7 +309,35 @@ def search(embeddings, image, limit=10, maxdistance=None, dihedral=True):
         for uid, result in results.items():
             result["inliers"] = inliers[uid]
 
+    # At the defaults, only verified near-duplicates (a maxdistance given ranks every image within it)
+    if maxdistance is None:
+        checkable = checks(embeddings, [uid for uid, result in results.items() if not inliers[uid] and not rule.settles(result["distance"])])
+        results = {uid: result for uid, result in results.items() if rule.accept(result["distance"], inliers[uid], checkable.get(uid, True))}
+
     return sorted(results.values(), key=lambda x: (-x.get("inliers", 0), x["distance"]))[:limit]
+
+
+def checks(embeddings, uids):
+    """
+    Checks which images have enough keypoints for keypoints to decide their gray-zone matches.
+
+    Args:
+        embeddings: Embeddings with a keypoint index
+        uids: image ids
+
+    Returns:
+        {image id: True when the image has at least CHECKABLE keypoints}
+    """
+
+    if not uids:
+        return {}
+
+    # Keypoints belong to an image's raw row; ids are bound as parameters
+    parameters = {f"p{x}": uid for x, uid in enumerate(uids)}
+    sql = f"select indexid, id from txtai where id in ({', '.join(f':{name}' for name in parameters)})"
+    rows = embeddings.search(sql, len(uids), parameters=parameters)
+    counts = embeddings.graph.keypoints([row["indexid"] for row in rows])
+    return {row["id"]: count >= CHECKABLE for row, count in zip(rows, counts)}
 
 
 def haskeypoints(embeddings):

@@ -81,7 +81,9 @@ def table(groups):
         print(f"Group {number} ({len(group['images'])} images)")
         for image in group["images"]:
             label = "KEEP" if image["id"] == group["keeper"] else image.get("match", "dup")
-            print(f"  {label:<9} {dimensions(image):>11} {humanize(image.get('bytes')):>11}  {image.get('path') or image['id']}  {evidence(image)}".rstrip())
+            details = evidence(image)
+            details = f"  ({', '.join(details)})" if details else ""
+            print(f"  {label:<9} {dimensions(image):>11} {humanize(image.get('bytes')):>11}  {image.get('path') or image['id']}{details}")
             for alias in image.get("aliases", []):
                 print(f"  {'':<9} {'':>11} {'':>11}  {alias}  (another name of this file)")
 
@@ -93,31 +95,53 @@ def table(groups):
     )
 
 
+# Words for the match kinds of txtai_imagehash.dedup
+MATCHES = {
+    "identical": "identical file",
+    "same": "same picture",
+    "flipped": "flipped or rotated",
+    "border": "border or caption",
+    "crop": "crop",
+    "edited": "edited",
+}
+
+
 def evidence(image):
     """
-    Says why a group member is a duplicate of its keeper, in a few words.
+    The evidence that makes a group member a duplicate of its keeper, in a few words.
 
     Args:
         image: image dict of a group
 
     Returns:
-        string, empty for a keeper
+        list of strings, empty for a keeper that is not a reference
     """
-
-    if image.get("match") in (None, "keeper"):
-        return "(reference: kept)" if image.get("reference") else ""
 
     parts = []
     if image.get("match") == "crop" and image.get("share") is not None:
         parts.append(f"{round(100 * image['share'])}% of the keeper")
-    if image.get("distance") is not None:
-        parts.append(f"{image['distance']} bits apart")
+    if image.get("match") not in (None, "keeper") and image.get("distance") is not None:
+        parts.append(f"{image['distance']} bit{'' if image['distance'] == 1 else 's'} apart")
     if image.get("inliers"):
         parts.append(f"{image['inliers']} keypoints")
     if image.get("reference"):
         parts.append("reference: kept")
 
-    return f"({', '.join(parts)})" if parts else ""
+    return parts
+
+
+def reason(image):
+    """
+    Says why a group member is a duplicate of its keeper: the match kind and its evidence.
+
+    Args:
+        image: image dict of a group
+
+    Returns:
+        string
+    """
+
+    return " \u00b7 ".join([MATCHES.get(image.get("match"), "duplicate")] + evidence(image))
 
 
 def errors(failures):

@@ -11,7 +11,7 @@ from io import BytesIO
 
 from ..images import ImageError, decode, draft
 from ..files import within
-from .output import humanize
+from .output import humanize, reason
 
 # Longest thumbnail side in pixels
 THUMBNAIL = 240
@@ -33,6 +33,10 @@ figure { margin: 0; width: 264px; border: 2px solid var(--line); border-radius: 
 figure.keeper { border-color: var(--keep); }
 .frame { height: 240px; display: flex; align-items: center; justify-content: center; background: #eaeef2; border-radius: 4px; }
 .frame img { max-width: 240px; max-height: 240px; display: block; }
+.thumb { position: relative; display: inline-block; }
+.regions { position: absolute; inset: 0; width: 100%; height: 100%; pointer-events: none; }
+.region { fill: rgba(154, 103, 0, 0.12); stroke: #9a6700; vector-effect: non-scaling-stroke; stroke-width: 2px; }
+.alias { color: var(--muted); font-size: 11.5px; word-break: break-all; }
 .missing { color: #cf222e; padding: 8px; text-align: center; }
 figcaption { margin-top: 8px; font-size: 12.5px; }
 .badge { display: inline-block; font-size: 11px; font-weight: 600; padding: 1px 7px; border-radius: 10px; color: #fff; background: var(--dup); }
@@ -40,7 +44,7 @@ figcaption { margin-top: 8px; font-size: 12.5px; }
 .name { font-weight: 600; word-break: break-all; margin: 4px 0 2px; }
 .meta { color: var(--muted); }
 .path { color: var(--muted); font-size: 11.5px; word-break: break-all; }
-code { font-size: 11.5px; }
+code { font-size: 11.5px; word-break: break-all; }
 .empty { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 24px; }
 """
 
@@ -66,7 +70,7 @@ def thumbnail(path, size=THUMBNAIL):
     return "data:image/jpeg;base64," + base64.b64encode(output.getvalue()).decode("ascii")
 
 
-def figure(image, keeper, root=None):
+def figure(image, keeper, root=None, regions=()):
     """
     Renders one image of a group.
 
@@ -74,6 +78,7 @@ def figure(image, keeper, root=None):
         image: image dict of a group
         keeper: True if this image is the group's keeper
         root: folder that paths are shown relative to, when they are inside it
+        regions: for the keeper, (member number, region) of members that show part of it, outlined on its thumbnail
 
     Returns:
         HTML string
@@ -81,7 +86,7 @@ def figure(image, keeper, root=None):
 
     path = image.get("path") or ""
     try:
-        frame = f'<img class="thumb" alt="{html.escape(os.path.basename(path))}" src="{thumbnail(path)}">'
+        frame = f'<span class="thumb"><img alt="{html.escape(os.path.basename(path))}" src="{thumbnail(path)}">{outlines(regions)}</span>'
     except ImageError as error:
         frame = f'<div class="missing">No thumbnail: {html.escape(error.reason)}</div>'
 
@@ -91,19 +96,41 @@ def figure(image, keeper, root=None):
     if root and path and within(path, str(root)):
         shown = os.path.relpath(path, root)
 
-    badge = "KEEP" if keeper else f"duplicate &middot; distance {html.escape(str(image.get('distance')))}"
+    badge = "KEEP" if keeper else html.escape(reason(image))
+    aliases = "".join(f'<div class="alias" title="{html.escape(alias)}">also: {html.escape(os.path.basename(alias))}</div>' for alias in image.get("aliases", []))
+    match = "keeper" if keeper else image.get("match", "duplicate")
 
     return (
-        f'<figure class="{"keeper" if keeper else "duplicate"}" data-id="{html.escape(str(image.get("id")))}">'
+        f'<figure class="{"keeper" if keeper else "duplicate"}" data-id="{html.escape(str(image.get("id")))}" data-match="{html.escape(str(match))}">'
         f'<div class="frame">{frame}</div>'
         "<figcaption>"
         f'<span class="badge">{badge}</span>'
         f'<div class="name">{html.escape(os.path.basename(path) or str(image.get("id")))}</div>'
         f'<div class="meta">{dimensions} &middot; {humanize(image.get("bytes"))}</div>'
-        f'<div class="path" title="{html.escape(path)}">{html.escape(shown)}</div>'
+        f'<div class="path" title="{html.escape(path)}">{html.escape(shown)}</div>{aliases}'
         f'<code>{html.escape(str(image.get("hash") or ""))}</code>'
         "</figcaption></figure>"
     )
+
+
+def outlines(regions):
+    """
+    Outlines the regions of a keeper that its members show, as an SVG over its thumbnail.
+
+    Args:
+        regions: list of (member number, region as 4 [x, y] corners in 0..1)
+
+    Returns:
+        SVG string, empty without regions
+    """
+
+    if not regions:
+        return ""
+
+    shapes = "".join(
+        f'<polygon class="region" data-member="{number}" points="{" ".join(f"{x:.4f},{y:.4f}" for x, y in region)}"/>' for number, region in regions
+    )
+    return f'<svg class="regions" viewBox="0 0 1 1" preserveAspectRatio="none">{shapes}</svg>'
 
 
 def render(groups, title="Duplicate images", source=None):
@@ -126,7 +153,8 @@ def render(groups, title="Duplicate images", source=None):
     sections = []
     for number, group in enumerate(groups, start=1):
         root = source if source and os.path.isdir(str(source)) else None
-        figures = "".join(figure(image, image["id"] == group["keeper"], root) for image in group["images"])
+        regions = [(x, image["region"]) for x, image in enumerate(group["images"][1:], start=1) if image.get("match") == "crop" and image.get("region")]
+        figures = "".join(figure(image, image["id"] == group["keeper"], root, regions if image["id"] == group["keeper"] else ()) for image in group["images"])
         count = len(group["images"])
         sections.append(
             f'<section class="group" data-group="{number}"><h2>Group {number} <span>&middot; {count} images, '

@@ -20,6 +20,11 @@ RAW, TRIMMED, FLIPPED, CROP = 0, 1, 2, 3
 # screens round their sizes differently
 CUT = 0.05
 
+# Search radius per 64-bit word of the hash pairs: pairs within 3 x RADIUS bits of the combined hash are all found,
+# further ones when one of its three words is this close (the gray zone beyond needs keypoints, which find their
+# own candidates)
+RADIUS = 8
+
 # Images with less contrast than this (grey levels, standard deviation of the hash thumbnail) have hashes that say
 # nothing: their hashes only match where the files are identical
 FLAT = 2.0
@@ -102,7 +107,7 @@ class Evidence:
         rows = np.arange(len(self.codes))
         a, b = [first[inverse[rows != first[inverse]]]], [rows[rows != first[inverse]]]
         if len(unique) > 1 and self.rule.threshold > 0:
-            x, y, _ = pairs(unique, self.rule.threshold, self.nbits)
+            x, y, _ = pairs(unique, self.rule.threshold, self.nbits, RADIUS)
             a.append(first[x])
             b.append(first[y])
 

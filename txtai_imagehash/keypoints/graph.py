@@ -112,6 +112,28 @@ class Keypoints(Graph):
         self.flush()
         return int((~self.deleted).sum())
 
+    def keypoints(self, indexids):
+        """
+        Number of keypoints stored for images.
+
+        Args:
+            indexids: index ids
+
+        Returns:
+            list of counts, 0 for images without keypoints (or deleted)
+        """
+
+        self.flush()
+        ends = np.append(self.starts[1:], len(self.descriptors)).astype(np.int64)
+        output = []
+        for indexid in indexids:
+            # Slots are in index id order (txtai assigns increasing ids); the last slot of an id is its current one
+            slot = int(np.searchsorted(self.ids, int(indexid), side="right")) - 1
+            valid = slot >= 0 and self.ids[slot] == int(indexid) and not self.deleted[slot]
+            output.append(int(ends[slot] - self.starts[slot]) if valid else 0)
+
+        return output
+
     def insert(self, documents, index=0):
         """
         Extracts and stores the keypoints of each document's image. Index ids are assigned as txtai assigns them:

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from .descriptors import Descriptors
 from .graph import CANDIDATES, MATCH, NEIGHBORS, RATIO
+from .features import SIDE
 from .verify import INLIERS, fit
 
 # Images whose descriptors are searched at once
@@ -22,6 +23,16 @@ CHUNK = 256
 # Descriptors above which an exact (flat) descriptor index is searched through an inverted file copy: searching every
 # image's descriptors against all of them costs the square of their number
 SEARCH = 16384
+
+# Keypoints of each image searched for candidates (evenly taken from its stored ones; verification uses them all)
+PROBES = 128
+
+# Votes a candidate needs: keypoints of the image with a near descriptor in it (the affine fit then needs INLIERS)
+VOTES = INLIERS // 2
+
+# Largest error, as a share of the image side, of a keypoint fit composed with the fit back: two fits that do not
+# undo each other are not one copy relation
+CONSISTENCY = 0.05
 
 # Stored keypoints that worker processes verify pairs with (set before the workers fork)
 SHARED = {}
@@ -79,6 +90,19 @@ class Stored:
         """
 
         return int(self.ends[slot] - self.starts[slot])
+
+    def frame(self, slot):
+        """
+        Side, in position units, of the frame a slot's keypoints were found in: the detector's longest side.
+
+        Args:
+            slot: slot
+
+        Returns:
+            side
+        """
+
+        return SIDE
 
     def features(self, slot):
         """
@@ -168,15 +192,17 @@ def candidates(stored, slots, limit=CANDIDATES):
         limit: candidates kept per slot
 
     Returns:
-        {slot: [candidate slots, most votes first]}
+        {slot: [candidate slots, most votes first]}; a candidate needs VOTES of the image's PROBES keypoints
     """
 
     slots = [slot for slot in slots if stored.count(slot)]
     if not slots:
         return {}
 
-    codes = np.concatenate([stored.features(slot)[1] for slot in slots])
-    owners = np.repeat(np.array(slots, dtype=np.int64), [stored.count(slot) for slot in slots])
+    # A spread subset of each image's keypoints votes
+    probes = [stored.features(slot)[1][:: max(1, -(-stored.count(slot) // PROBES))] for slot in slots]
+    codes = np.concatenate(probes)
+    owners = np.repeat(np.array(slots, dtype=np.int64), [len(x) for x in probes])
 
     # The image's own descriptors are among the nearest: one neighbour more
     distances, rows = stored.index.search(codes, NEIGHBORS + 1)
@@ -190,7 +216,7 @@ def candidates(stored, slots, limit=CANDIDATES):
 
     output = {}
     for (slot, candidate), count in zip(pairs.tolist(), counts.tolist()):
-        if count >= INLIERS:
+        if count >= VOTES:
             output.setdefault(slot, []).append((count, candidate))
 
     return {slot: [candidate for _, candidate in sorted(values, key=lambda x: (-x[0], x[1]))[:limit]] for slot, values in output.items()}
@@ -199,7 +225,8 @@ def candidates(stored, slots, limit=CANDIDATES):
 def matches(stored, slots=None, workers=1, progress=False, limit=CANDIDATES):
     """
     Finds every verified keypoint match among indexed images: candidates by batch search, each verified by an affine
-    fit in worker processes.
+    fit in worker processes, in both directions. A match holds when both fits hold and undo each other: its inliers
+    are the smaller count of the two.
 
     Args:
         stored: Stored
@@ -215,13 +242,44 @@ def matches(stored, slots=None, workers=1, progress=False, limit=CANDIDATES):
     slots = sorted(stored.slots.values()) if slots is None else list(slots)
     chunks = [slots[x : x + CHUNK] for x in range(0, len(slots), CHUNK)]
 
-    output = []
+    fits = {}
     with tqdm(total=len(slots), disable=not progress, unit="img", desc="Matching keypoints") as bar:
         for pairs, count in tasks(stored, chunks, limit, workers):
-            output.extend(pairs)
+            fits.update({(slot, other): (inliers, matrix) for slot, other, inliers, matrix in pairs})
             bar.update(count)
 
+    # The other direction of every fit found one way only
+    missing = [(other, slot) for slot, other in fits if (other, slot) not in fits]
+    for (slot, other), (inliers, matrix) in zip(missing, (compare(stored.features(a), stored.features(b)) for a, b in missing)):
+        fits[(slot, other)] = (inliers, matrix)
+
+    output = []
+    for (slot, other), (inliers, matrix) in fits.items():
+        back, reverse = fits.get((other, slot), (0, None))
+        if slot < other and matrix is not None and reverse is not None and consistent(matrix, reverse, stored.frame(slot)):
+            output.append((slot, other, min(inliers, back), matrix))
+
     return output
+
+
+def consistent(forward, backward, side):
+    """
+    Checks that two affine fits undo each other: the corners of the first image, mapped there and back, land within
+    CONSISTENCY of the image side.
+
+    Args:
+        forward: 2 x 3 fit from the first image to the second
+        backward: 2 x 3 fit from the second image to the first
+        side: side of the first image's frame, in the fits' units
+
+    Returns:
+        True when the fits agree
+    """
+
+    corners = np.array([[0, 0], [side, 0], [side, side], [0, side]], dtype=np.float64)
+    there = corners @ np.asarray(forward)[:, :2].T + np.asarray(forward)[:, 2]
+    back = there @ np.asarray(backward)[:, :2].T + np.asarray(backward)[:, 2]
+    return float(np.abs(back - corners).max()) <= CONSISTENCY * side
 
 
 def tasks(stored, chunks, limit, workers):
