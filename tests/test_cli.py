@@ -353,9 +353,9 @@ def test_move_undo_never_overwrite(tmp_path, photos):
     (aside / "a" / "copy.jpg").write_bytes(b"already here")
 
     images = [{"id": str(root / "a" / name), "path": str(root / "a" / name)} for name in ["keep.jpg", "copy.jpg", "other.jpg"]]
-    manifest, done, failed = move([{"keeper": images[0]["id"], "images": images}], aside, root=str(root))
+    manifest, done, failed, kept = move([{"keeper": images[0]["id"], "images": images}], aside, root=str(root))
 
-    assert not failed and [os.path.basename(entry["to"]) for entry in done] == ["copy (1).jpg", "other.jpg"]
+    assert not failed and not kept and [os.path.basename(entry["to"]) for entry in done] == ["copy (1).jpg", "other.jpg"]
     assert (aside / "a" / "copy.jpg").read_bytes() == b"already here" and os.listdir(root / "a") == ["keep.jpg"]
 
     # Something new now lives where other.jpg was

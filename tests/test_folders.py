@@ -145,3 +145,73 @@ def test_keep_rules(messy, photos, tmp_path):
 
     with pytest.raises(ValueError, match="keep"):
         dedup(str(folder), keep="prettiest")
+
+
+def names(folder):
+    """
+    Every name below folder: file bytes by relative path, and link texts for symbolic links.
+    """
+
+    output = {}
+    for directory, subdirs, files in os.walk(folder):
+        for name in subdirs + files:
+            path = os.path.join(directory, name)
+            key = os.path.relpath(path, folder)
+            if os.path.islink(path):
+                output[key] = ("link", os.readlink(path))
+            elif os.path.isfile(path):
+                with open(path, "rb") as f:
+                    output[key] = ("file", f.read(), os.stat(path).st_ino)
+
+    return output
+
+
+def dangling(*folders):
+    """
+    Symbolic links below folders that lead nowhere.
+    """
+
+    return [os.path.join(d, n) for folder in folders for d, _, files in os.walk(folder) for n in files if not os.path.exists(os.path.join(d, n))]
+
+
+@pytest.mark.slow
+def test_move_keeps_files_and_links(tmp_path, photos):
+    """
+    The issue's folder: a real file, a symbolic link to it and a hard link, beside a better copy. --move-to moves the
+    duplicate with all its names and leaves no link dangling; the keeper is a real file; a link out of the folder is
+    left alone; undo puts every path back, byte for byte and link for link.
+    """
+
+    # pylint: disable=C0415
+    from helpers import run
+
+    folder, outside, aside = tmp_path / "p", tmp_path / "elsewhere", tmp_path / "dups"
+    (folder / "sub").mkdir(parents=True)
+    outside.mkdir()
+    photos["coffee"].save(folder / "b.jpg", quality=80)
+    os.symlink("b.jpg", folder / "a.jpg")
+    os.link(folder / "b.jpg", folder / "c.jpg")
+    os.symlink(folder / "b.jpg", folder / "sub" / "absolute.jpg")
+    photos["coffee"].save(folder / "sub" / "d.png")
+    photos["coffee"].save(outside / "far.jpg", quality=70)
+    os.symlink(outside / "far.jpg", folder / "far-link.jpg")
+
+    before, away = names(folder), names(outside)
+    result = run("dedup", folder, "--move-to", aside)
+    assert result.returncode == 0, result.stderr
+
+    # The PNG keeps (most bytes); the JPEG moved with its hard link and both symbolic links, none dangling
+    assert sorted(names(folder)) == ["far-link.jpg", os.path.join("sub", "d.png")]
+    assert not dangling(folder, aside)
+    moved = names(aside)
+    assert {key for key in moved if not key.endswith(".json") and moved[key][0] == "file"} == {"b.jpg", "c.jpg"}
+    assert moved["b.jpg"][2] == moved["c.jpg"][2] and moved["b.jpg"][1] == before["b.jpg"][1]
+    assert os.path.realpath(aside / "a.jpg") == os.path.realpath(aside / "sub" / "absolute.jpg") == str(aside / "b.jpg")
+    assert "far-link.jpg" in result.stdout and "left in place" in result.stdout and names(outside) == away
+
+    # Undo: every name back as it was, links with their own texts, hard links one file again
+    manifest = next(str(aside / key) for key in moved if key.endswith(".json"))
+    result = run("undo", manifest)
+    assert result.returncode == 0, result.stderr
+    after = names(folder)
+    assert after == before and not dangling(folder)

@@ -103,7 +103,7 @@ def move(args, embeddings, groups, path):
         return OK
 
     index = os.path.abspath(args.index) if args.index else None
-    manifest, done, failed = run(groups, args.move_to, root=os.path.abspath(path) if path else None, index=index)
+    manifest, done, failed, kept = run(groups, args.move_to, root=os.path.abspath(path) if path else None, index=index)
 
     # The index follows the files: moved files are no longer in the collection
     if done and args.index:
@@ -112,7 +112,11 @@ def move(args, embeddings, groups, path):
 
     # Keep standard output pure JSON with --json
     output = sys.stderr if args.json == "-" else sys.stdout
-    print(f"Moved {len(done)} file{'' if len(done) == 1 else 's'} into {os.path.abspath(args.move_to)}", file=output)
+    files = sum("link" not in entry for entry in done)
+    links = len(done) - files
+    print(f"Moved {files} file{'' if files == 1 else 's'}" + (f" and {links} link{'' if links == 1 else 's'} to them" if links else "") + f" into {os.path.abspath(args.move_to)}", file=output)
+    for image, reason in kept:
+        print(f"  left in place: {image['path']}: {reason}", file=output)
     for entry, reason in failed:
         print(f"  not moved: {entry['from']}: {reason}", file=sys.stderr)
     print(f"Manifest: {manifest}\nPut them back with: txtai-imagehash undo {manifest}", file=output)

@@ -8,21 +8,29 @@ import os
 import shutil
 import time
 
+from ..files import walk, within
+
 # Manifest format version
 VERSION = 1
 
 
-def plan(groups, target, root=None):
+def plan(groups, target, root=None, names=None):
     """
-    Plans the moves of every non-keeper of every group into a target folder, keeping paths relative to root.
+    Plans the moves of every non-keeper of every group into a target folder, keeping paths relative to root. A file
+    moves with every name it has below root: its hard links, and its symbolic links, which are moved and pointed at
+    the file's new place, so that no link is left dangling. Files below a reference folder stay, and so do files
+    whose real path is outside root (reached through a link out of it): the folder's links to them are not theirs.
 
     Args:
         groups: duplicate groups, see txtai_imagehash.dedup
         target: folder that receives the duplicates
         root: folder the relative paths start from; defaults to the common folder of all images in groups
+        names: {real path: other names below root} from a fresh walk of root (txtai_imagehash.files.walk), defaults
+               to the aliases the groups list
 
     Returns:
-        list of {"id", "from", "to", "bytes", "keeper", "group"}
+        (list of {"id", "from", "to", "bytes", "keeper", "group"} with, for symbolic links, "link": the link's text
+        and "file": where its file moves, list of (image, reason) left in place)
     """
 
     target = os.path.abspath(target)
@@ -30,26 +38,53 @@ def plan(groups, target, root=None):
     if root is None and paths:
         root = os.path.commonpath([os.path.dirname(os.path.abspath(path)) for path in paths])
 
-    moves, taken = [], set()
+    real = os.path.realpath(root) if root else None
+    moves, kept, taken = [], [], set()
     for number, group in enumerate(groups, start=1):
         keeper = next((image for image in group["images"] if image["id"] == group["keeper"]), group["images"][0])
         for image in group["images"]:
             if image is keeper or not image.get("path"):
                 continue
 
+            if image.get("reference"):
+                kept.append((image, "below a reference folder: kept"))
+                continue
+
             source = os.path.abspath(image["path"])
-            relative = os.path.relpath(source, root) if root else source.lstrip(os.sep)
-            if relative.startswith(os.pardir + os.sep):
-                # Outside root: keep the whole path below the target
-                relative = os.path.splitdrive(source)[1].lstrip(os.sep)
+            if real and not within(os.path.realpath(source), real):
+                kept.append((image, f"its file is outside {root}: only reached through a link, not moved"))
+                continue
 
-            destination = free(os.path.join(target, relative), taken)
-            taken.add(destination)
-            moves.append(
-                {"id": image["id"], "from": source, "to": destination, "bytes": image.get("bytes"), "keeper": keeper.get("path"), "group": number}
-            )
+            # The file first, then its hard links, then its symbolic links, which point at the file's new place
+            aliases = names.get(os.path.realpath(source), ()) if names is not None else image.get("aliases", ())
+            place = None
+            for path in [source] + sorted(aliases, key=os.path.islink):
+                destination = free(os.path.join(target, relative(path, root)), taken)
+                taken.add(destination)
 
-    return moves
+                entry = {"id": image["id"], "from": path, "to": destination, "bytes": image.get("bytes"), "keeper": keeper.get("path"), "group": number}
+                if os.path.islink(path):
+                    entry["link"], entry["file"] = os.readlink(path), place
+                place = place or destination
+                moves.append(entry)
+
+    return moves, kept
+
+
+def relative(path, root):
+    """
+    Path of a file relative to root, or its whole path when it is outside root.
+
+    Args:
+        path: absolute path
+        root: folder, or None
+
+    Returns:
+        relative path
+    """
+
+    value = os.path.relpath(path, root) if root else path.lstrip(os.sep)
+    return os.path.splitdrive(path)[1].lstrip(os.sep) if value.startswith(os.pardir + os.sep) else value
 
 
 def free(path, taken=()):
@@ -75,8 +110,8 @@ def free(path, taken=()):
 
 def move(groups, target, root=None, index=None):
     """
-    Moves every non-keeper into target, keeping relative paths, and writes a manifest first, so an interrupted
-    run can still be undone.
+    Moves every non-keeper into target, keeping relative paths, with all its names (see plan()), and writes a
+    manifest first, so an interrupted run can still be undone.
 
     Args:
         groups: duplicate groups, see txtai_imagehash.dedup
@@ -85,10 +120,13 @@ def move(groups, target, root=None, index=None):
         index: index path to record in the manifest
 
     Returns:
-        (manifest path, list of moves done, list of (move, reason) that failed)
+        (manifest path, list of moves done, list of (move, reason) that failed, list of (image, reason) left in
+        place)
     """
 
-    moves = plan(groups, target, root)
+    # The names of every file as the folder has them now, not as the index last saw them
+    names = {file.path: file.aliases for file in walk(root)} if root else None
+    moves, kept = plan(groups, target, root, names)
     os.makedirs(target, exist_ok=True)
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -107,12 +145,17 @@ def move(groups, target, root=None, index=None):
     for entry in moves:
         try:
             os.makedirs(os.path.dirname(entry["to"]), exist_ok=True)
-            shutil.move(entry["from"], entry["to"])
+            if "link" in entry:
+                # The link moves too, and names its file's new place (relative, as links in a folder tree usually are)
+                os.symlink(os.path.relpath(entry["file"], os.path.dirname(entry["to"])), entry["to"])
+                os.unlink(entry["from"])
+            else:
+                shutil.move(entry["from"], entry["to"])
             done.append(entry)
         except OSError as error:
             failed.append((entry, error.strerror or str(error)))
 
-    return manifest, done, failed
+    return manifest, done, failed, kept
 
 
 def undo(manifest):
@@ -142,7 +185,12 @@ def undo(manifest):
 
         try:
             os.makedirs(os.path.dirname(destination), exist_ok=True)
-            shutil.move(source, destination)
+            if "link" in entry:
+                # A moved link: the original link back, with its own text
+                os.symlink(entry["link"], destination)
+                os.unlink(source)
+            else:
+                shutil.move(source, destination)
             restored.append(entry)
             removeempty(os.path.dirname(source), content["target"])
         except OSError as error:

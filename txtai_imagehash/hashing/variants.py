@@ -32,7 +32,7 @@ ASPECT = 0.03
 
 # Longest side, in pixels, that JPEG files are decoded to at least (reduced-scale decoding for larger files: the
 # hashes are computed from 32 x 32 thumbnails, keypoints from 512 pixels)
-DECODE = 1024
+DECODE = 512
 
 # The 7 flips and rotations besides the identity
 TRANSPOSE = [
