@@ -133,7 +133,7 @@ def opened(source, limit=None):
     try:
         regular(name, os.fstat(descriptor), limit)
         os.set_blocking(descriptor, True)
-        return os.fdopen(descriptor, "rb")
+        return open(name, "rb", opener=lambda *_: descriptor)  # pylint: disable=R1732
     except BaseException:
         os.close(descriptor)
         raise

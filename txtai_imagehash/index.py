@@ -216,8 +216,8 @@ def documents(images, pipeline=None, errors=None, workers=1, fast=False, progres
         progress: show a progress bar
         frames: "first" (default) indexes the first frame of a multi-frame image, as txtai does; "all" also indexes
                 every other frame N of an animated GIF, WebP or PNG or a multi-page TIFF as a row of its own, with id
-                "ID#N", data {"text": hash, "path": path, "frame": N} (the image's own row keeps the object and gets
-                "frame": 0), so that a still taken from an animation finds it
+                "ID#N", data {"text": hash, "path": path, "frame_number": N} (the image's own row keeps the object
+                and gets "frame_number": 0), so that a still taken from an animation finds it
         limit: largest file read in bytes, defaults to txtai_imagehash.images.MAX_FILE_BYTES
 
     Returns:
@@ -230,5 +230,5 @@ def documents(images, pipeline=None, errors=None, workers=1, fast=False, progres
         number = image.index if isinstance(image, Frame) else 0
         data = {"text": text, "path": path(image)} if number else {"object": obj, "text": text, "path": path(image)}
         if frames == "all":
-            data["frame"] = number
+            data["frame_number"] = number
         yield uid, data, None

@@ -23,7 +23,8 @@ TIFF = (b"II*\x00", b"MM\x00*")
 # TIFF tags: DNGVersion, Make, NewSubfileType, SubIFDs
 DNGVERSION, MAKE, SUBFILETYPE, SUBIFDS = 50706, 271, 254, 330
 
-# Smallest side, in pixels, of an embedded preview that is hashed instead of the demosaiced raw data
+# Smallest side, in pixels, of an embedded preview that is hashed instead of the demosaiced raw data (a preview of the
+# raw image's full size is always used)
 PREVIEW = 256
 
 # Largest difference of aspect ratio between the preview and the raw image, as a share: a letterboxed or cropped
@@ -71,7 +72,7 @@ def israw(fp, name=None):
             return True
         if not prefix.startswith(TIFF):
             return False
-        if name and os.path.splitext(os.fsdecode(name))[1].lower() in EXTENSIONS:
+        if isinstance(name, (str, bytes, os.PathLike)) and os.path.splitext(os.fsdecode(name))[1].lower() in EXTENSIONS:
             return True
 
         # First image file directory: tags only, no pixels
@@ -106,7 +107,7 @@ class RawImageFile(ImageFile.ImageFile):
         # pylint: disable=C0415
         import rawpy
 
-        if not israw(self.fp, getattr(self.fp, "name", None) or self.filename):
+        if not israw(self.fp, self.filename or getattr(self.fp, "name", None)):
             raise SyntaxError("not a camera RAW file")
 
         self.fp.seek(0)
@@ -156,7 +157,7 @@ class RawImageFile(ImageFile.ImageFile):
             return None
 
         # The same picture as stored: same orientation and aspect ratio (not letterboxed or cropped), large enough to hash
-        if min(image.size) < PREVIEW or abs((image.width / image.height) / (width / height) - 1) > ASPECT:
+        if min(image.size) < min(PREVIEW, width, height) or abs((image.width / image.height) / (width / height) - 1) > ASPECT:
             return None
 
         return image
