@@ -238,7 +238,8 @@ def recognize(fp, name):
     Image.init()
     for plugin in Image.ID:
         accept = Image.OPEN[plugin][1]
-        if accept and accept(prefix) and not isinstance(accept(prefix), str):
+        result = accept(prefix) if accept else None
+        if result and not isinstance(result, str):
             return
 
     # Formats without a signature (TGA and a few others): their openers read the header only
