@@ -2,8 +2,9 @@
 Formats benchmark: images hashed per second for each format photos come in (JPEG, PNG, WebP, AVIF, HEIC, JPEG XL,
 camera RAW as DNG with and without the camera's preview), exact and fast (reduced-size decoding: JPEG draft mode, HEIC
 thumbnails, RAW previews in draft mode or demosaiced at half size), as ratios against exact JPEG hashing in the same
-run; and how many bits the fast hashes differ from the exact ones, and the exact ones from the PNG's (average hash, 64 bits). Files are written from scikit-image's photos,
-scaled to camera size, by tests/writers.py (the formats extra, imagecodecs and tifffile needed).
+run; how many bits the fast hashes differ from the exact ones, and the exact ones from the PNG's (average hash, 64
+bits). Files are written from scikit-image's photos, scaled to camera size, by tests/writers.py (needs the formats
+extra, imagecodecs and tifffile).
 
     nice -n 10 .venv/bin/python benchmarks/formats.py [--count 12] [--width 4000] [--runs 3]
 """

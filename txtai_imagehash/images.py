@@ -294,8 +294,12 @@ def decode(source, exif=False, name=None, normalize=False, limit=None):
             with opened(source, limit) as f:
                 image = load(f, name)
                 image.filename = os.fspath(source)
-        elif isinstance(source, (bytes, bytearray, memoryview)) or hasattr(source, "read"):
-            image = load(BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source, name)
+        elif isinstance(source, (bytes, bytearray, memoryview)):
+            image = load(BytesIO(bytes(source)), name)
+        elif hasattr(source, "read"):
+            # A stream that cannot seek (a pipe, a socket, an HTTP response) is read first, within the size limit
+            seekable = getattr(source, "seekable", lambda: False)()
+            image = load(source if seekable else BytesIO(read(source, limit)), name)
         else:
             raise ImageError(name, f"unsupported image source type {type(source).__name__}")
 
