@@ -13,7 +13,7 @@ import numpy as np
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from . import formats
+from . import formats, raw
 from .colour import convert
 from .frames import Frame, frame
 
@@ -489,6 +489,12 @@ def reduced(fp, grey, longest):
     Returns:
         decoded PIL image or None
     """
+
+    # Only formats with a reduced-size decode are opened here: opening others would decode some twice (JPEG XL)
+    prefix = fp.read(16)
+    fp.seek(0)
+    if not (prefix.startswith(b"\xff\xd8\xff") or formats.sniff(prefix) in ("HEIF", "RAW") or raw.accept(prefix)):
+        return None
 
     image = header(fp, describe(fp))
     if image.format not in ("JPEG", "HEIF", "RAW"):
