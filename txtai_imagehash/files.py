@@ -8,14 +8,13 @@ import stat
 
 from typing import NamedTuple
 
-from PIL import Image
+from . import formats
+from .images import ImageError, failure, opened, recognize
 
-from .images import ImageError, failure
-
-# File extensions Pillow can open: files with these names that fail to load are reported, other files are
-# tried quietly and skipped when Pillow does not recognize them
-Image.init()
-EXTENSIONS = frozenset(extension.lower() for extension in Image.registered_extensions())
+# File extensions of image formats: those the installed openers read and those of the formats extra (reported with the
+# extra's name when it is missing). Files with these names that fail to load are reported, other files are tried
+# quietly and skipped when no opener recognizes their header
+EXTENSIONS = formats.extensions()
 
 
 class File(NamedTuple):
@@ -120,23 +119,27 @@ def identify(info, paths, root):
 
 def isimage(path):
     """
-    Checks if a file is worth hashing: its extension is one Pillow opens, or Pillow recognizes its header.
+    Checks if a file is worth hashing: its extension is an image extension (see EXTENSIONS), or its header is one
+    that an installed opener recognizes, or one of the formats extra's. Only the header is read, and only of a
+    regular file within the size limit (see txtai_imagehash.images.opened).
 
     Args:
         path: file path
 
     Returns:
-        "extension" if the extension is an image extension, "header" if Pillow recognizes the content,
-        None otherwise
+        "extension" if the extension is an image extension, "header" if the header is an image's, None otherwise
     """
 
     if os.path.splitext(path)[1].lower() in EXTENSIONS:
         return "extension"
 
     try:
-        with Image.open(path):
+        with opened(path) as f:
+            if formats.missing(f, path):
+                return "header"
+            recognize(f, path)
             return "header"
-    except Exception:  # pylint: disable=W0703
+    except ImageError:
         return None
 
 

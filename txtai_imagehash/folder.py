@@ -24,7 +24,7 @@ class Folder:
     # Columns read back from an index to compare with the files on disk
     COLUMNS = "id, path, size, mtime, aliases, image"
 
-    def __init__(self, embeddings, pipeline=None, store=False, workers=1, fast=False):
+    def __init__(self, embeddings, pipeline=None, store=False, workers=1, fast=False, frames="first"):
         """
         Creates a Folder synchronizer.
 
@@ -35,7 +35,12 @@ class Folder:
             workers: hashing processes (see txtai_imagehash.hashes)
             fast: fast hashing with JPEG draft decoding for a recipe index (hashes may differ from exact ones by a
                   few bits; a robust index always decodes large JPEG files at reduced scale)
+            frames: "all" also indexes every further frame of multi-frame images as a row "PATH#N" in a recipe index
+                    (see txtai_imagehash.documents), "first" (default) the first frame only
         """
+
+        if frames != "first" and "trim" in read(embeddings.config):
+            raise ValueError('frames="all" needs a recipe index (an ImageHash pipeline of one algorithm), not a robust index')
 
         self.embeddings = embeddings
         self.settings = read(embeddings.config)
@@ -43,6 +48,7 @@ class Folder:
         self.store = store
         self.workers = workers
         self.fast = fast
+        self.frames = frames
 
     def rows(self):
         """
@@ -80,12 +86,18 @@ class Folder:
         root, named = os.path.realpath(folder), os.path.abspath(folder)
         rows = self.rows()
 
+        # Rows of each file: its own and, for multi-frame images indexed with frames="all", one per further frame
+        byfile = {}
+        for uid, row in rows.items():
+            byfile.setdefault(row.get("path") or uid, []).append(uid)
+
         # Files that are new or changed since the last run
-        pending, present, skipped = {}, set(), 0
+        pending, present, skipped, unchanged = {}, set(), 0, 0
         for file in walk(root, errors, exclude):
             row = rows.get(file.path)
             if row and row.get("size") == file.info.st_size and row.get("mtime") == file.info.st_mtime_ns and aliases(row) == list(file.aliases):
-                present.add(file.path)
+                present.update(byfile.get(file.path, [file.path]))
+                unchanged += 1
                 continue
 
             if isimage(file.path):
@@ -93,7 +105,7 @@ class Folder:
             else:
                 skipped += 1
 
-        stats = {"added": 0, "updated": 0, "removed": 0, "unchanged": len(present), "skipped": skipped, "failed": 0}
+        stats = {"added": 0, "updated": 0, "removed": 0, "unchanged": unchanged, "skipped": skipped, "failed": 0}
 
         # Hash (in worker processes when asked) and store, streaming documents into the index
         untrimmed = []
@@ -104,6 +116,9 @@ class Folder:
                     data.update(self.metadata(data, pending[uid]))
                     present.add(uid)
                     stats["updated" if uid in rows else "added"] += 1
+                elif data.get("frame_number"):
+                    # A further frame's row: kept with its file
+                    present.add(uid)
 
                 yield uid, data, tags
 
@@ -144,7 +159,7 @@ class Folder:
 
             return rows(images, indexer(self.embeddings), self.embeddings, errors, self.workers, progress, untrimmed)
 
-        return documents(images, self.pipeline, errors, self.workers, self.fast, progress)
+        return documents(images, self.pipeline, errors, self.workers, self.fast, progress, self.frames)
 
     def metadata(self, data, file):
         """

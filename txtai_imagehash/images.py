@@ -1,9 +1,11 @@
 """
-Images module: turns any image source into a PIL image, or a clear error naming the source.
+Images module: turns any image source into a PIL image, or a clear error naming the source. Files are opened safely:
+regular files only, within a size limit, header checked before the rest is read.
 """
 
 import logging
 import os
+import stat
 
 from io import BytesIO
 
@@ -11,15 +13,22 @@ import numpy as np
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-logger = logging.getLogger(__name__)
+from . import formats, raw
+from .colour import convert
+from .frames import Frame, frame
 
-# Backgrounds that transparent pixels are composited onto by convert(): white, unless the picture is light on
-# transparency (a white shape in the alpha channel, as overlay wallpapers are), which only shows on black
-BACKGROUND = (255, 255, 255)
-CONTRAST = (0, 0, 0)
+logger = logging.getLogger(__name__)
 
 # Smallest side, in pixels, that draft() decodes JPEG files to by default (DCT scaling picks 1/2, 1/4 or 1/8)
 DRAFT = 256
+
+# Largest image file accepted, in bytes (256 MiB: a 100-megapixel camera RAW file, or the decoded pixels of the
+# largest image PIL.Image.MAX_IMAGE_PIXELS accepts). Larger files are refused from their size before a byte is read,
+# so that memory per image stays bounded. Raise it (or pass limit=) to accept larger files, None accepts any size.
+MAX_FILE_BYTES = 256 * 1024 * 1024
+
+# File types that are not regular files, for error messages
+KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
 
 
 class ImageError(ValueError):
@@ -60,12 +69,14 @@ def describe(source):
     Describes an image source for messages and metadata.
 
     Args:
-        source: path, PIL image, bytes or binary file object
+        source: path, PIL image, bytes, binary file object or Frame
 
     Returns:
         path string for paths and named files, otherwise a short description
     """
 
+    if isinstance(source, Frame):
+        return f"{describe(source.source)}#{source.index}"
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
     if isinstance(source, Image.Image):
@@ -83,12 +94,14 @@ def path(source):
     Path of an image source, if it has one.
 
     Args:
-        source: path, PIL image, bytes or binary file object
+        source: path, PIL image, bytes, binary file object or Frame
 
     Returns:
         path string or None
     """
 
+    if isinstance(source, Frame):
+        return path(source.source)
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
 
@@ -96,29 +109,146 @@ def path(source):
     return os.fsdecode(name) if isinstance(name, (str, bytes)) and name else None
 
 
-def read(source):
+def opened(source, limit=None):
     """
-    Reads the encoded bytes of an image source.
+    Opens an image file for reading, safely: only a regular file (a FIFO, device or socket named like an image is
+    refused without blocking or reading it), and only within the size limit.
+
+    Args:
+        source: file path
+        limit: largest file accepted in bytes, defaults to MAX_FILE_BYTES; None there accepts any size
+
+    Returns:
+        binary file object, positioned at the start; the caller closes it
+    """
+
+    name = os.fspath(source)
+    try:
+        # Check before opening, so that opening a device has no side effect, then again on what was opened
+        regular(name, os.stat(name), limit)
+        descriptor = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        raise ImageError(name, failure(error)) from error
+
+    try:
+        regular(name, os.fstat(descriptor), limit)
+        os.set_blocking(descriptor, True)
+        return open(name, "rb", opener=lambda *_: descriptor)  # pylint: disable=R1732
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def regular(name, info, limit=None):
+    """
+    Checks that a file is a regular file within the size limit.
+
+    Args:
+        name: file name, for messages
+        info: os.stat_result of the file
+        limit: largest file accepted in bytes, defaults to MAX_FILE_BYTES
+
+    Raises:
+        ImageError: not a regular file, or too large
+    """
+
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageError(name, "is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageError(name, f"not a regular file ({KINDS.get(stat.S_IFMT(info.st_mode), 'special file')})")
+
+    large(name, info.st_size, limit)
+
+
+def large(name, size, limit=None):
+    """
+    Checks a file size against the limit.
+
+    Args:
+        name: file name, for messages
+        size: size in bytes
+        limit: largest file accepted in bytes, defaults to MAX_FILE_BYTES
+
+    Raises:
+        ImageError: when size is over the limit
+    """
+
+    limit = MAX_FILE_BYTES if limit is None else limit
+    if limit and size > limit:
+        raise ImageError(name, f"file too large: {size} bytes is over the limit of {limit} (txtai_imagehash.images.MAX_FILE_BYTES)")
+
+
+def read(source, limit=None):
+    """
+    Reads the encoded bytes of an image source. A file is opened safely (see opened()), and its header is checked
+    before the rest is read, so a large file that no opener recognizes costs no memory. A file object is read up to
+    the limit.
 
     Args:
         source: path, bytes or binary file object
+        limit: largest file accepted in bytes, defaults to MAX_FILE_BYTES
 
     Returns:
         bytes
     """
 
+    name = describe(source)
+    limit = MAX_FILE_BYTES if limit is None else limit
     try:
         if isinstance(source, (str, os.PathLike)):
-            with open(source, "rb") as f:
-                return f.read()
-        if isinstance(source, (bytes, bytearray, memoryview)):
+            with opened(source, limit) as f:
+                recognize(f, name)
+                data = f.read(limit + 1) if limit else f.read()
+        elif isinstance(source, (bytes, bytearray, memoryview)):
             return bytes(source)
-        if hasattr(source, "read"):
-            return source.read()
+        elif hasattr(source, "read"):
+            data = source.read(limit + 1) if limit else source.read()
+        else:
+            raise ImageError(name, f"unsupported image source type {type(source).__name__}")
     except OSError as e:
-        raise ImageError(describe(source), failure(e)) from e
+        raise ImageError(name, failure(e)) from e
 
-    raise ImageError(describe(source), f"unsupported image source type {type(source).__name__}")
+    # A file that grew after it was checked, or a stream
+    large(name, len(data), limit)
+    return data
+
+
+def recognize(fp, name):
+    """
+    Checks from its header that an installed opener recognizes an image file, without reading the rest of it.
+
+    Args:
+        fp: binary file object at its start; left at its start
+        name: file name
+
+    Raises:
+        ImageError: empty file, a format of the formats extra that is not installed, or not a recognized image format
+    """
+
+    prefix = fp.read(16)
+    fp.seek(0)
+    if not prefix:
+        raise ImageError(name, "empty file")
+
+    reason = formats.missing(fp, name)
+    if reason:
+        raise ImageError(name, reason)
+
+    # Pillow's own check: every opener with a header signature
+    Image.init()
+    for plugin in Image.ID:
+        accept = Image.OPEN[plugin][1]
+        result = accept(prefix) if accept else None
+        if result and not isinstance(result, str):
+            return
+
+    # Formats without a signature (TGA and a few others): their openers read the header only
+    try:
+        Image.open(fp, formats=[plugin for plugin in Image.ID if not Image.OPEN[plugin][1]])
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageError(name, "not a recognized image format") from error
+    finally:
+        fp.seek(0)
 
 
 def failure(error):
@@ -136,17 +266,18 @@ def failure(error):
     return reasons.get(type(error), error.strerror or str(error))
 
 
-def decode(source, exif=False, name=None, normalize=False):
+def decode(source, exif=False, name=None, normalize=False, limit=None):
     """
     Opens an image source as a decoded PIL image. Decoding happens here, so a truncated or corrupt file
-    fails now with an ImageError instead of later inside a hash function.
+    fails now with an ImageError instead of later inside a hash function. Files are opened safely (see opened()).
 
     Args:
-        source: path (str or pathlib), PIL image, bytes or binary file object
+        source: path (str or pathlib), PIL image, bytes, binary file object, or a Frame of one of these
         exif: apply the EXIF orientation tag if True; False (default) hashes the pixels as stored, as
               txtai.pipeline.ImageHash does
         name: name of the source for error messages, defaults to describe(source)
-        normalize: convert to 8-bit RGB or L first (see convert()); False (default) keeps the stored mode
+        normalize: convert to 8-bit sRGB or L first (see convert()); False (default) keeps the stored mode
+        limit: largest file accepted in bytes, defaults to MAX_FILE_BYTES
 
     Returns:
         PIL image
@@ -154,22 +285,24 @@ def decode(source, exif=False, name=None, normalize=False):
 
     name = name if name else describe(source)
     try:
-        if isinstance(source, Image.Image):
-            image = source
+        if isinstance(source, Frame):
+            image = frame(source, name, limit)
+        elif isinstance(source, Image.Image):
+            image = pixels(source, name)
+            image.load()
+        elif isinstance(source, (str, os.PathLike)):
+            with opened(source, limit) as f:
+                image = load(f, name)
+                image.filename = os.fspath(source)
         elif isinstance(source, (bytes, bytearray, memoryview)):
-            image = Image.open(BytesIO(bytes(source)))
-        elif isinstance(source, (str, os.PathLike)) or hasattr(source, "read"):
-            image = Image.open(source)
+            image = load(BytesIO(bytes(source)), name)
+        elif hasattr(source, "read"):
+            # A stream that cannot seek (a pipe, a socket, an HTTP response) is read first, within the size limit
+            seekable = getattr(source, "seekable", lambda: False)()
+            image = load(source if seekable else BytesIO(read(source, limit)), name)
         else:
             raise ImageError(name, f"unsupported image source type {type(source).__name__}")
 
-        # Pillow refuses images over twice its pixel limit; also refuse those between once and twice, so that
-        # memory per image stays bounded by Image.MAX_IMAGE_PIXELS (raise it to accept larger images)
-        limit = Image.MAX_IMAGE_PIXELS
-        if limit and image.width * image.height > limit:
-            raise ImageError(name, f"too many pixels: {image.width}x{image.height} is over the limit of {limit} (PIL.Image.MAX_IMAGE_PIXELS)")
-
-        image.load()
         image = ImageOps.exif_transpose(image) if exif else image
         return convert(image) if normalize else image
 
@@ -185,69 +318,64 @@ def decode(source, exif=False, name=None, normalize=False):
         raise ImageError(name, f"cannot decode image: {e}") from e
 
 
-def convert(image):
+def load(fp, name, index=0):
     """
-    Converts an image to 8-bit pixels with no transparency: transparent pixels are composited onto white (onto black
-    when the picture shows more there: light shapes whose form is in the alpha channel), 16 and 32-bit grey levels
-    are scaled to 8 bits, CMYK, palette and other modes become RGB.
+    Opens and decodes an image file object: one frame of it, within Pillow's pixel limit.
 
     Args:
-        image: PIL image
+        fp: binary file object
+        name: name for error messages
+        index: frame number
 
     Returns:
-        PIL image in mode RGB or L
+        decoded PIL image
     """
 
-    mode = image.mode
-    if mode in ("RGB", "L"):
-        return image
-
-    # Transparency: composite on the background the picture shows on
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        return composite(rgba, background(rgba))
-
-    # High bit depth grey levels: scale to 8 bits by the range of the stored type
-    if mode.startswith("I") or mode == "F":
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or values.max() <= 65535 else values.max()
-        top = 1.0 if mode == "F" and values.max() <= 1.0 else top
-        return Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
-
-    return image.convert("RGB")
+    image = header(fp, name)
+    if index:
+        image.seek(index)
+    image.load()
+    return image
 
 
-def composite(rgba, color):
+def header(fp, name):
     """
-    Composites an RGBA image onto a background colour.
+    Opens an image file object from its header, checking its format's opener is installed and its pixel count.
 
     Args:
-        rgba: RGBA PIL image
-        color: RGB background colour
+        fp: binary file object
+        name: name for error messages
 
     Returns:
-        RGB PIL image
+        lazily decoded PIL image
     """
 
-    return Image.alpha_composite(Image.new("RGBA", rgba.size, color + (255,)), rgba).convert("RGB")
+    reason = formats.missing(fp, name)
+    if reason:
+        raise ImageError(name, reason)
+
+    return pixels(Image.open(fp), name)
 
 
-def background(rgba):
+def pixels(image, name):
     """
-    Chooses the background of a transparent image: white, unless the image shows more contrast on black (compared
-    on a small copy).
+    Checks the pixel count of an image from its header. Pillow refuses images over twice its pixel limit; this also
+    refuses those between once and twice, so that memory per image stays bounded by Image.MAX_IMAGE_PIXELS (raise it
+    to accept larger images).
 
     Args:
-        rgba: RGBA PIL image
+        image: PIL image, not necessarily decoded
+        name: name for error messages
 
     Returns:
-        RGB colour
+        image
     """
 
-    small = rgba.copy()
-    small.thumbnail((64, 64))
-    spread = [float(np.asarray(composite(small, color).convert("L"), dtype=np.float64).std()) for color in (BACKGROUND, CONTRAST)]
-    return CONTRAST if spread[1] > 2 * spread[0] + 1 else BACKGROUND
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and image.width * image.height > limit:
+        raise ImageError(name, f"too many pixels: {image.width}x{image.height} is over the limit of {limit} (PIL.Image.MAX_IMAGE_PIXELS)")
+
+    return image
 
 
 def empty(source):
@@ -310,16 +438,19 @@ def encoded(source):
 
 def draft(source, grey=False, longest=None):
     """
-    Opens a JPEG at reduced scale with Pillow's draft mode: DCT scaling to the smallest of 1/2, 1/4 or 1/8 of full
-    size that keeps the short side at DRAFT pixels or more (or the longest side at longest), luma only when grey.
+    Opens an image at reduced size where its format offers a reduced-size decode: a JPEG with Pillow's draft mode (DCT
+    scaling to the smallest of 1/2, 1/4 or 1/8 of full size that keeps the short side at DRAFT pixels or more, or the
+    longest side at longest; luma only when grey), a HEIC/HEIF image from an embedded thumbnail with THUMBNAIL pixels
+    or more on its short side (or longest on its long side), a camera RAW file from its preview JPEG in draft mode or
+    demosaiced at half size.
 
     Args:
         source: path, bytes or binary file object
-        grey: decode grey levels only
+        grey: decode grey levels only (JPEG)
         longest: keep the longest side at this many pixels or more, instead of the short side at DRAFT
 
     Returns:
-        decoded PIL image, or None when draft decoding does not apply (other formats, other sources, errors: the
+        decoded PIL image, or None when no reduced-size decode applies (other formats, other sources, errors: the
         exact path then reports errors as usual)
     """
 
@@ -327,17 +458,56 @@ def draft(source, grey=False, longest=None):
         return None
 
     try:
-        image = Image.open(BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source)
-        if image.format != "JPEG":
-            image.close()
-            return None
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            return reduced(BytesIO(bytes(source)), grey, longest)
 
-        scale = longest / max(image.size) if longest else DRAFT / min(image.size)
-        size = (max(round(image.width * scale), 1), max(round(image.height * scale), 1))
-        image.draft("L" if grey and image.mode in ("RGB", "L", "YCbCr") else image.mode, size)
-        image.load()
-        return image
+        with opened(source) as f:
+            image = reduced(f, grey, longest)
+            if image is not None:
+                image.filename = os.fspath(source)
+            return image
 
     # pylint: disable=W0703
     except Exception:
         return None
+
+
+# Smallest short side, in pixels, of an embedded HEIC/HEIF thumbnail that draft() decodes instead of the image: a
+# little under DRAFT, so that the common 320x240 thumbnails qualify
+THUMBNAIL = 240
+
+
+def reduced(fp, grey, longest):
+    """
+    Decodes an image file object at reduced size, see draft().
+
+    Args:
+        fp: binary file object
+        grey: decode grey levels only
+        longest: keep the longest side at this many pixels or more
+
+    Returns:
+        decoded PIL image or None
+    """
+
+    # Only formats with a reduced-size decode are opened here: opening others would decode some twice (JPEG XL)
+    prefix = fp.read(16)
+    fp.seek(0)
+    if not (prefix.startswith(b"\xff\xd8\xff") or formats.sniff(prefix) in ("HEIF", "RAW") or raw.accept(prefix)):
+        return None
+
+    image = header(fp, describe(fp))
+    if image.format not in ("JPEG", "HEIF", "RAW"):
+        image.close()
+        return None
+
+    side = THUMBNAIL if image.format == "HEIF" else DRAFT
+    scale = longest / max(image.size) if longest else side / min(image.size)
+    size = (max(round(image.width * scale), 1), max(round(image.height * scale), 1))
+    mode = "L" if grey and image.mode in ("RGB", "L", "YCbCr") and image.format == "JPEG" else image.mode
+    if image.draft(mode, size) is None and image.format != "JPEG":
+        image.close()
+        return None
+
+    image.load()
+    return image

@@ -9,6 +9,7 @@ from io import BytesIO
 
 from PIL import Image
 
+from .frames import Frame, count
 from .hashing.batch import GREY, run
 from .images import ImageError, describe, encoded, path, read, skip
 from .pipeline import ImageHash
@@ -132,12 +133,12 @@ def hashes(images, workers=1, fast=False, pipeline=None, progress=False, batch=8
     return run(images, pipeline, workers, fast, progress, batch, total, grey=pipeline.algorithm in GREY)
 
 
-def stream(images, function, errors=None, workers=1, fast=False, progress=False, grey=False):
+def stream(images, function, errors=None, workers=1, fast=False, progress=False, grey=False, frames="first", limit=None):
     """
-    Hashes images for indexing: each source is read once here, hashed by function (in worker processes when
-    asked), and comes back with its stored object, the original file's bytes as a lazily opened PIL image (header
-    only), so this process never decodes pixels. Images that cannot be read are skipped and reported (see
-    txtai_imagehash.images.skip), so one broken file never stops a run.
+    Hashes images for indexing: each source is read once here (files safely, see txtai_imagehash.images.read), hashed
+    by function (in worker processes when asked), and comes back with its stored object, the original file's bytes
+    as a lazily opened PIL image (header only), so this process never decodes pixels. Images that cannot be read are
+    skipped and reported (see txtai_imagehash.images.skip), so one broken file never stops a run.
 
     Args:
         images: iterable of images or (id, image) pairs, where an image is a path, PIL image, bytes or
@@ -145,27 +146,40 @@ def stream(images, function, errors=None, workers=1, fast=False, progress=False,
         function: picklable callable(source) -> hash value, e.g. an ImageHash pipeline
         errors: optional list that collects an ImageError for every skipped image
         workers: hash in this many worker processes, 1 (default) hashes here
-        fast: hash JPEG files with reduced-scale (draft) decoding
+        fast: hash with reduced-size decoding (see txtai_imagehash.images.draft)
         progress: show a progress bar
         grey: fast mode decodes grey levels only
+        frames: "first" (default) hashes the first frame of a multi-frame image, as txtai does; "all" also hashes
+                every other frame (up to txtai_imagehash.frames.MAX_FRAMES) as an item of its own, with id
+                "ID#N" for frame N (path, bytes and file sources; a PIL image gives its current frame)
+        limit: largest file read in bytes, defaults to txtai_imagehash.images.MAX_FILE_BYTES
 
     Returns:
-        generator of (id, source, object, hash value)
+        generator of (id, source, object, hash value), where source is a txtai_imagehash.frames.Frame of the input
+        source for each frame of a multi-frame image with frames="all"
     """
+
+    if frames not in ("first", "all"):
+        raise ValueError(f'frames must be "first" or "all", not {frames!r}')
 
     def sources():
         for index, image in enumerate(images):
             uid, image = image if isinstance(image, tuple) else (index, image)
             try:
-                data = image if isinstance(image, Image.Image) else read(image)
+                data = image if isinstance(image, Image.Image) else read(image, limit)
             except ImageError as error:
                 skip(error, errors)
                 continue
 
             # The id carries what this process needs afterwards; only data goes to workers
-            yield (uid, image, data), data
+            total = count(data, describe(image)) if frames == "all" and not isinstance(data, Image.Image) else 1
+            if total == 1:
+                yield (uid, image, data), data
+            else:
+                for number in range(total):
+                    yield (uid if number == 0 else f"{uid}#{number}", Frame(image, number), data), Frame(data, number)
 
-    total = len(images) if hasattr(images, "__len__") else None
+    total = len(images) if hasattr(images, "__len__") and frames == "first" else None
     for (uid, image, data), value in run(sources(), function, workers, fast, progress, total=total, grey=grey):
         if isinstance(value, ImageError):
             # Name the original source, not the bytes sent to the worker
@@ -174,6 +188,9 @@ def stream(images, function, errors=None, workers=1, fast=False, progress=False,
 
         if isinstance(data, Image.Image):
             obj = encoded(data)
+        elif isinstance(image, Frame) and image.index:
+            # A frame's row stores no image: its image's row has it
+            obj = None
         else:
             obj = Image.open(BytesIO(data))
             obj.encoded = data
@@ -182,7 +199,7 @@ def stream(images, function, errors=None, workers=1, fast=False, progress=False,
         yield uid, image, obj, value
 
 
-def documents(images, pipeline=None, errors=None, workers=1, fast=False, progress=False):
+def documents(images, pipeline=None, errors=None, workers=1, fast=False, progress=False, frames="first", limit=None):
     """
     Streams (id, data, tags) documents for Embeddings.index/upsert: data holds the image object (stored as its
     original bytes), its hash as the `text` field and its path. Images that cannot be read are skipped and
@@ -194,13 +211,24 @@ def documents(images, pipeline=None, errors=None, workers=1, fast=False, progres
         pipeline: ImageHash pipeline, defaults to ImageHash()
         errors: optional list that collects an ImageError for every skipped image
         workers: hash in this many worker processes (see hashes()), 1 (default) hashes here
-        fast: hash JPEG files with reduced-scale (draft) decoding: faster, hashes may differ by a few bits
+        fast: hash with reduced-size decoding (JPEG draft mode, HEIC thumbnails, RAW previews): faster, hashes may
+              differ by a few bits
         progress: show a progress bar
+        frames: "first" (default) indexes the first frame of a multi-frame image, as txtai does; "all" also indexes
+                every other frame N of an animated GIF, WebP or PNG or a multi-page TIFF as a row of its own, with id
+                "ID#N", data {"text": hash, "path": path, "frame_number": N} (the image's own row keeps the object
+                and gets "frame_number": 0), so that a still taken from an animation finds it
+        limit: largest file read in bytes, defaults to txtai_imagehash.images.MAX_FILE_BYTES
 
     Returns:
         generator of (id, {"object": image, "text": hash, "path": path}, None)
     """
 
     pipeline = pipeline if pipeline else ImageHash()
-    for uid, image, obj, text in stream(images, pipeline, errors, workers, fast, progress, grey=pipeline.algorithm in GREY):
-        yield uid, {"object": obj, "text": text, "path": path(image)}, None
+    grey = pipeline.algorithm in GREY
+    for uid, image, obj, text in stream(images, pipeline, errors, workers, fast, progress, grey, frames, limit):
+        number = image.index if isinstance(image, Frame) else 0
+        data = {"text": text, "path": path(image)} if number else {"object": obj, "text": text, "path": path(image)}
+        if frames == "all":
+            data["frame_number"] = number
+        yield uid, data, None

@@ -38,7 +38,7 @@ class ImageDocuments(Pipeline):
     are JSON: "path" or ["id", "path"] (upload files first with txtai's /upload route to get server paths).
     """
 
-    def __init__(self, application=None, pipeline="txtai_imagehash.ImageHash"):
+    def __init__(self, application=None, pipeline="txtai_imagehash.ImageHash", limit=None):
         """
         Creates an ImageDocuments pipeline.
 
@@ -46,10 +46,14 @@ class ImageDocuments(Pipeline):
             application: txtai application, set by txtai when the YAML configuration has an `application:` key
             pipeline: hash pipeline, either an ImageHash instance or the name of an application pipeline;
                       defaults to the application's `txtai_imagehash.ImageHash` pipeline, else ImageHash()
+            limit: largest image file read in bytes (YAML key `limit`), defaults to
+                   txtai_imagehash.images.MAX_FILE_BYTES; FIFOs, devices and other files that are not regular files
+                   are always refused
         """
 
         self.application = application
         self.pipeline = pipeline
+        self.limit = limit
 
     def __call__(self, elements):
         """
@@ -112,7 +116,7 @@ class ImageDocuments(Pipeline):
         # Store the original file bytes: txtai buffers workflow documents with pickle, which keeps bytes but not the
         # attributes of a PIL image
         errors = []
-        for _, data, _ in documents([(uid, source)], hasher, errors):
+        for _, data, _ in documents([(uid, source)], hasher, errors, limit=self.limit):
             return (uid, {**data, "object": getattr(data["object"], "encoded", None) or data["object"]}, tags)
 
         return failure(uid, source, str(errors[0]))

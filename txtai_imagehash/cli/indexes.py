@@ -69,6 +69,7 @@ def settings(args, create=True):
                 raise UsageError(
                     f"the index at {path} uses {key} {stored[key]!r}, not {value!r}: drop {option}, or build a new index at another --index path"
                 )
+        frames(args, stored)
         return stored, True
 
     if path and os.path.lexists(path) and (not os.path.isdir(path) or os.listdir(path)):
@@ -86,7 +87,21 @@ def settings(args, create=True):
     if keypoints or (keypoints is None and robust and find_spec("cv2") is not None):
         values["keypoints"] = True
 
+    frames(args, values)
     return values, False
+
+
+def frames(args, values):
+    """
+    Checks that --frames all asks for a recipe index: the robust index keeps the first frame.
+
+    Args:
+        args: parsed arguments
+        values: hash settings of the index
+    """
+
+    if getattr(args, "frames", "first") == "all" and values.get("trim"):
+        raise UsageError("--frames all needs a recipe index of one hash: add --algorithm NAME (e.g. --algorithm average) for a new index")
 
 
 def open_index(args, create=True):
@@ -161,7 +176,7 @@ def sync(args, embeddings, pipeline, path):
     for logger in loggers:
         logger.setLevel(logging.ERROR)
     try:
-        synchronizer = Folder(embeddings, pipeline, store=getattr(args, "store_images", False), workers=args.workers, fast=args.fast)
+        synchronizer = Folder(embeddings, pipeline, store=getattr(args, "store_images", False), workers=args.workers, fast=args.fast, frames=getattr(args, "frames", "first"))
         # Never index the index (or its versions) when it lives inside the folder
         exclude = [args.index, storage.versions(os.path.abspath(args.index))] if args.index else []
         stats = synchronizer.sync(path, progress(args), errors, exclude)

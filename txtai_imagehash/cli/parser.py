@@ -50,6 +50,13 @@ def parser():
     )
     command.add_argument("folder", metavar="FOLDER", help="folder of images")
     indexoptions(command, required=True)
+    command.add_argument(
+        "--frames",
+        choices=["first", "all"],
+        default="first",
+        help="first: hash the first frame of animations and multi-page TIFFs (default); all: also every further frame N "
+        "as a row PATH#N, so that a still from an animation finds it (a recipe index: with --algorithm)",
+    )
 
     # search
     command = commands.add_parser(
@@ -163,7 +170,9 @@ def indexoptions(command, required):
     )
     command.add_argument("--workers", type=positive, default=os.cpu_count() or 1, metavar="N", help="hashing processes (default: one per CPU)")
     command.add_argument(
-        "--fast", action="store_true", help="fast hashing: reduced-scale JPEG decoding, hashes may differ from exact ones by a few bits"
+        "--fast",
+        action="store_true",
+        help="fast hashing: reduced-size decoding (JPEG draft mode, HEIC thumbnails, RAW previews), hashes may differ from exact ones by a few bits",
     )
     command.add_argument(
         "--store-images", action="store_true", help="also store the original image bytes in a new index (default: paths and metadata only)"

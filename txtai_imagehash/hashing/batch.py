@@ -10,7 +10,7 @@ from multiprocessing import get_all_start_methods, get_context
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..images import ImageError, describe, draft
+from ..images import ImageError, describe, draft, read
 
 # Algorithms that hash grey levels only: fast mode decodes just the JPEG luma channel for them
 GREY = ("average", "perceptual", "difference", "wavelet")
@@ -124,7 +124,7 @@ def chunks(images, size):
 
 def portable(source):
     """
-    Makes an image source picklable for a worker process: file objects are read into bytes.
+    Makes an image source picklable for a worker process: file objects are read into bytes, up to the file size limit.
 
     Args:
         source: image source
@@ -135,9 +135,10 @@ def portable(source):
 
     if hasattr(source, "read") and not isinstance(source, Image.Image):
         try:
-            return source.read()
-        except OSError as error:
-            return ImageError(describe(source), str(error))
+            # At most txtai_imagehash.images.MAX_FILE_BYTES
+            return read(source)
+        except ImageError as error:
+            return error
 
     return source
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from txtai.graph import Graph
 
+from ..frames import Frame
 from ..images import ImageError, decode, describe, draft, skip
 from .descriptors import NPROBE, Descriptors
 from .features import COUNT, QUERY, SIDE, Features, cv2
@@ -151,6 +152,9 @@ class Keypoints(Graph):
 
                 # A second row of an image (its hash inside a border) shares the image's keypoints
                 image = None if document.get("image", uid) != uid else image
+                # A further frame's row (documents(frames="all")): that frame of the file
+                number = document.get("frame_number")
+                image = Frame(image, number) if number and isinstance(image, str) else image
             else:
                 value, image = document, None if isinstance(document, str) else document
 
