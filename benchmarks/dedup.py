@@ -206,7 +206,7 @@ def ours(folder, workdir):
         [sys.executable, "-m", "txtai_imagehash", "dedup", folder, "--json", output, "--quiet"], capture_output=True, text=True, check=False
     )
     seconds = time.perf_counter() - start
-    if result.returncode not in (0, 1):
+    if result.returncode not in (0, 1) or not os.path.exists(output):
         raise RuntimeError(result.stderr)
 
     with open(output, encoding="utf-8") as f:

@@ -9,7 +9,6 @@ import stat
 
 from io import BytesIO
 
-import numpy as np
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 
+from ..images import opened
 from .evidence import CROP, FLIPPED, TRIMMED
 from .pairs import union
 from .sources import reference
@@ -358,14 +359,16 @@ def header(source, name):
             elif getattr(source, "filename", None) and os.path.isfile(source.filename):
                 info["bytes"] = os.path.getsize(source.filename)
         elif isinstance(source, (str, os.PathLike)):
-            info["bytes"] = os.path.getsize(source)
-            with Image.open(source) as image:
+            # Regular files only, within the size limit: a path swapped for a FIFO never blocks
+            with opened(source) as f, Image.open(f) as image:
+                info["bytes"] = os.fstat(f.fileno()).st_size
                 info["width"], info["height"] = image.size
         elif isinstance(source, (bytes, bytearray, memoryview)):
             info["bytes"] = len(source)
             with Image.open(BytesIO(bytes(source))) as image:
                 info["width"], info["height"] = image.size
     except (OSError, ValueError, SyntaxError) as error:
+        # ImageError is a ValueError
         logger.warning("Cannot read size of %s: %s", name, error)
 
     return info
