@@ -72,22 +72,25 @@ class Evidence:
         self.penalty = round(PENALTY * len(images.hashes[0]) * 4) if len(images) else 0
         self.digests, self.stored = {}, None
 
-        # Every stored hash as 64-bit words, with its image, kind and (centre cuts) aspect ratio
-        values, owners, kinds, ratios = [], [], [], []
+        # Every stored hash as 64-bit words, with its image, kind and (centre cuts) aspect ratio: raw hashes first, then
+        # the others
+        values, owners, kinds, ratios = list(images.hashes), list(range(len(images))), [RAW] * len(images), [0.0] * len(images)
         for x in range(len(images)):
-            hashes = [images.hashes[x]] + ([images.trimmed[x]] if images.trimmed[x] else []) + images.variants[x] + list(images.crops[x].values())
-            values.extend(hashes)
-            owners.extend([x] * len(hashes))
-            kinds.extend([RAW] + ([TRIMMED] if images.trimmed[x] else []) + [FLIPPED] * len(images.variants[x]) + [CROP] * len(images.crops[x]))
-            ratios.extend([0.0] * (len(hashes) - len(images.crops[x])) + [ratio(name) for name in images.crops[x]])
+            if images.trimmed[x] or images.variants[x] or images.crops[x]:
+                hashes = ([images.trimmed[x]] if images.trimmed[x] else []) + images.variants[x] + list(images.crops[x].values())
+                values.extend(hashes)
+                owners.extend([x] * len(hashes))
+                kinds.extend(([TRIMMED] if images.trimmed[x] else []) + [FLIPPED] * len(images.variants[x]) + [CROP] * len(images.crops[x]))
+                ratios.extend([0.0] * (len(hashes) - len(images.crops[x])) + [ratio(name) for name in images.crops[x]])
 
         self.codes, self.nbits = words(values) if values else (np.zeros((0, 1), dtype=np.uint64), 0)
         self.owners, self.kinds = np.array(owners, dtype=np.int64), np.array(kinds, dtype=np.int8)
         self.ratios = np.array(ratios, dtype=np.float64)
         self.aspects = np.array([info.get("aspect") or 0.0 for info in images.info], dtype=np.float64)
 
-        # Code rows of image x: offsets[x] to offsets[x + 1] (each image's codes are contiguous)
-        self.offsets = np.searchsorted(self.owners, np.arange(len(images) + 1))
+        # Code rows of image x: its raw hash, and rows[starts[x]:starts[x + 1]] of the others
+        order = np.argsort(self.owners, kind="stable")
+        self.rows, self.starts = order, np.searchsorted(self.owners[order], np.arange(len(images) + 1))
 
     def hashes(self):
         """
@@ -303,7 +306,7 @@ class Evidence:
             Link from x to y
         """
 
-        a, b = np.arange(self.offsets[x], self.offsets[x + 1]), np.arange(self.offsets[y], self.offsets[y + 1])
+        a, b = self.rows[self.starts[x] : self.starts[x + 1]], self.rows[self.starts[y] : self.starts[y + 1]]
         a, b = np.repeat(a, len(b)), np.tile(b, len(a))
         link = self.distances(a, b, popcount(self.codes, a, b)).get((x, y)) or Link()
         link.complete = True

@@ -50,8 +50,11 @@ def groups(images, evidence, keep="pixels", references=()):
     accepted = np.array(evidence.accepted(), dtype=np.int64).reshape(-1, 2)
     labels = union(np.arange(len(images)), accepted[:, 0], accepted[:, 1])
 
+    # Components of more than one image, by one sort of their members
     values, counts = np.unique(labels, return_counts=True)
-    members = [np.flatnonzero(labels == value).tolist() for value in values[counts > 1]]
+    rows = np.flatnonzero(np.isin(labels, values[counts > 1]))
+    order = rows[np.argsort(labels[rows], kind="stable")]
+    members = [part.tolist() for part in np.split(order, np.flatnonzero(np.diff(labels[order])) + 1)] if len(order) else []
 
     # Image metadata for group members only
     rows = [x for component in members for x in component]

@@ -76,12 +76,15 @@ def images(source):
     """
 
     if isinstance(source, dict):
-        output = Images()
         for uid, value in source.items():
             if not ishex(value):
                 raise ValueError(f"Invalid hash {value!r} for id {uid!r}: expected a hex string")
-            output.add(uid, None, value)
 
+        # Columns in bulk: a million hashes in a few seconds
+        output, count = Images(), len(source)
+        output.ids, output.hashes = list(source.keys()), [value.lower() for value in source.values()]
+        output.paths, output.trimmed, output.indexids = [None] * count, [None] * count, [None] * count
+        output.variants, output.crops, output.info = [[]] * count, [{}] * count, [{} for _ in range(count)]
         return output
 
     return identify(fromindex(source))
