@@ -3,15 +3,12 @@ Moves module: moves duplicates out of the way, keeping their relative paths, and
 manifest. Nothing is ever deleted.
 """
 
-import json
 import os
 import shutil
 import time
 
 from ..files import walk, within
-
-# Manifest format version
-VERSION = 1
+from .manifest import VERSION, read, write
 
 
 def plan(groups, target, root=None, names=None):
@@ -34,9 +31,7 @@ def plan(groups, target, root=None, names=None):
     """
 
     target = os.path.abspath(target)
-    paths = [image["path"] for group in groups for image in group["images"] if image.get("path")]
-    if root is None and paths:
-        root = os.path.commonpath([os.path.dirname(os.path.abspath(path)) for path in paths])
+    root = root if root is not None else common(groups)
 
     real = os.path.realpath(root) if root else None
     moves, kept, taken = [], [], set()
@@ -69,6 +64,21 @@ def plan(groups, target, root=None, names=None):
                 moves.append(entry)
 
     return moves, kept
+
+
+def common(groups):
+    """
+    Common folder of all images in groups: the root that plan() keeps paths relative to by default.
+
+    Args:
+        groups: duplicate groups
+
+    Returns:
+        absolute folder path, or None when no image has a path
+    """
+
+    paths = [image["path"] for group in groups for image in group["images"] if image.get("path")]
+    return os.path.commonpath([os.path.dirname(os.path.abspath(path)) for path in paths]) if paths else None
 
 
 def relative(path, root):
@@ -126,6 +136,9 @@ def move(groups, target, root=None, index=None):
 
     # The names of every file as the folder has them now, not as the index last saw them
     names = {file.path: file.aliases for file in walk(root)} if root else None
+
+    # The manifest records the root the paths are relative to: undo only puts files back below it
+    root = os.path.abspath(root) if root is not None else common(groups)
     moves, kept = plan(groups, target, root, names)
     os.makedirs(target, exist_ok=True)
 
@@ -215,43 +228,3 @@ def removeempty(folder, top):
         except OSError:
             return
         folder = os.path.dirname(folder)
-
-
-def read(manifest):
-    """
-    Reads and validates a manifest.
-
-    Args:
-        manifest: manifest path
-
-    Returns:
-        manifest content
-    """
-
-    try:
-        with open(manifest, encoding="utf-8") as f:
-            content = json.load(f)
-    except OSError as error:
-        raise ValueError(f"{manifest}: cannot read manifest: {error.strerror or error}") from error
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{manifest}: not a txtai-imagehash manifest (not JSON: {error})") from error
-
-    if not isinstance(content, dict) or content.get("version") != VERSION or not isinstance(content.get("moves"), list):
-        raise ValueError(f"{manifest}: not a txtai-imagehash manifest (expected version {VERSION} with a list of moves)")
-
-    return content
-
-
-def write(path, content):
-    """
-    Writes a manifest atomically.
-
-    Args:
-        path: manifest path
-        content: manifest content
-    """
-
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf-8") as f:
-        json.dump(content, f, indent=2)
-    os.replace(temporary, path)

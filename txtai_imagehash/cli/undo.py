@@ -5,7 +5,8 @@ Undo command: undo MANIFEST. Needs no index and no txtai.
 import sys
 
 from .errors import OK, PARTIAL, UsageError
-from .moves import read, undo
+from .manifest import read
+from .moves import undo
 
 
 def run(args):
