@@ -14,6 +14,7 @@ a command imports txtai when it needs an index.
 - report: the HTML report
 """
 
+import contextlib
 import importlib
 import sys
 
@@ -45,7 +46,9 @@ def main(argv=None):
         return USAGE
 
     try:
-        return importlib.import_module(f".{args.command}", __name__).run(args)
+        # Locks and other resources a command holds until it ends (see indexes.open_index)
+        with contextlib.ExitStack() as args.resources:
+            return importlib.import_module(f".{args.command}", __name__).run(args)
     except UsageError as error:
         print(f"txtai-imagehash {args.command}: error: {error}", file=sys.stderr)
         return USAGE

@@ -29,7 +29,7 @@ def run(args):
     if args.move_to and path and within(os.path.abspath(args.move_to), os.path.abspath(path)):
         raise UsageError(f"--move-to {args.move_to} is inside {path}: the moved files would be found again; choose a folder outside it")
 
-    embeddings, pipeline = open_index(args, create=bool(path))
+    embeddings, pipeline = open_index(args, create=bool(path), write=bool(path or args.move_to))
     if path:
         sync(args, embeddings, pipeline, path)
 

@@ -104,19 +104,30 @@ def frames(args, values):
         raise UsageError("--frames all needs a recipe index of one hash: add --algorithm NAME (e.g. --algorithm average) for a new index")
 
 
-def open_index(args, create=True):
+def open_index(args, create=True, write=True):
     """
-    Loads the index at args.index, or creates a new one (in memory when args.index is not set).
+    Loads the index at args.index, or creates a new one (in memory when args.index is not set). A command that
+    writes the index holds its write lock (see txtai_imagehash.storage.lock) from before it reads the index until it
+    ends, so that two writers never lose each other's rows: the second one gets a usage error naming the first.
 
     Args:
         args: parsed arguments
         create: create a new index if none exists, else raise a UsageError
+        write: the command changes the index
 
     Returns:
         (Embeddings, ImageHash pipeline)
     """
 
     values, exists = settings(args, create)
+    if write and getattr(args, "index", None):
+        try:
+            args.resources.enter_context(storage.lock(args.index))
+        except storage.LockedError as error:
+            raise UsageError(str(error)) from None
+
+        # Read again under the lock: another writer may have created or changed the index meanwhile
+        values, exists = settings(args, create)
     if values.get("keypoints") and not exists:
         opencv()
 
