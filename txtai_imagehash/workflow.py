@@ -136,6 +136,11 @@ class IndexTask(Task):
     def __call__(self, elements, executor=None):
         return [summary(element) for element in super().__call__(elements, executor)]
 
+    def execute(self, elements, executor):
+        # A batch without documents (every element failed) skips the action: txtai's add action would open a new
+        # documents buffer file (tmp*.docs) that the upsert finalizer only removes when it holds documents
+        return [] if not elements else super().execute(elements, executor)
+
 
 def unpack(element):
     """
