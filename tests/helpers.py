@@ -121,3 +121,56 @@ def check(report):
     match = re.search(r'<pre id="result">(.*?)</pre>', dom)
     assert match, dom[-2000:]
     return json.loads(match.group(1))
+
+
+class Serve:
+    """
+    `txtai-imagehash serve` in a new process on a free port, as a context manager that waits until the API answers
+    and stops the server on exit.
+    """
+
+    def __init__(self, *args, timeout=120):
+        """
+        Args:
+            args: serve arguments, e.g. "--index", path, "--read-only"
+            timeout: seconds to wait for the API
+        """
+
+        self.port = port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args, self.timeout, self.process, self.output = [str(arg) for arg in args], timeout, None, None
+
+    def __enter__(self):
+        # pylint: disable=C0415,R1732
+        import time
+        import urllib.request
+
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        command = [sys.executable, "-m", "txtai_imagehash", "serve", *self.args, "--port", str(self.port)]
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+        deadline = time.time() + self.timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/count", timeout=5):
+                    return self
+            except OSError:
+                if self.process.poll() is not None:
+                    raise AssertionError(f"serve exited with code {self.process.returncode}: {self.process.stdout.read()}") from None
+                if time.time() > deadline:
+                    self.stop()
+                    raise AssertionError(f"serve did not answer within {self.timeout} s: {self.output}") from None
+                time.sleep(0.3)
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        """
+        Stops the server (SIGTERM, as a service manager does) and keeps its output in self.output.
+        """
+
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+        if self.process:
+            self.output = self.process.communicate(timeout=60)[0]
