@@ -73,7 +73,7 @@ def test_usage_errors(tmp_path, capsys):
         (["dedup"], "give a FOLDER, an --index PATH, or both"),
         (["search", str(image), "--index", str(tmp_path / "nothing")], "build one with 'txtai-imagehash index"),
         (["search", str(tmp_path / "missing.png"), "--index", str(tmp_path)], "is not a txtai index"),
-        (["search", str(image), "--index", str(tmp_path), "-k", "0"], "expected an integer of 1 or more"),
+        (["search", str(image), "--index", str(tmp_path), "-k", "0"], "expected an integer from 1 to"),
         (["dedup", str(tmp_path), "--move-to", str(tmp_path / "inside")], "is inside"),
         (["index", str(tmp_path), "--index", str(tmp_path / "i"), "--algorithm", "nope"], "unknown --algorithm"),
         (["undo", str(image)], "not a txtai-imagehash manifest"),

@@ -7,7 +7,7 @@ import sys
 
 from ..files import within
 from .errors import DUPLICATES, OK, PARTIAL, UsageError
-from .indexes import folder, open_index, sync
+from .indexes import folder, open_index, settings, sync, threshold
 from .output import progress, say, table
 
 
@@ -29,6 +29,7 @@ def run(args):
     if args.move_to and path and within(os.path.abspath(args.move_to), os.path.abspath(path)):
         raise UsageError(f"--move-to {args.move_to} is inside {path}: the moved files would be found again; choose a folder outside it")
 
+    threshold(args, settings(args, create=bool(path))[0])
     embeddings, pipeline = open_index(args, create=bool(path), write=bool(path or args.move_to))
     if path:
         sync(args, embeddings, pipeline, path)

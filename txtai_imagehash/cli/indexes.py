@@ -8,6 +8,7 @@ import os
 from importlib.util import find_spec
 
 from .. import storage
+from ..checks import hashsize, integer
 from ..settings import read
 from .errors import UsageError
 from .output import errors as listerrors, progress, say
@@ -87,8 +88,36 @@ def settings(args, create=True):
     if keypoints or (keypoints is None and robust and find_spec("cv2") is not None):
         values["keypoints"] = True
 
+    try:
+        hashsize(values["algorithm"], values["size"], "--hash-size")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
     frames(args, values)
     return values, False
+
+
+def threshold(args, values):
+    """
+    Checks a --threshold against the length of the index's hashes, before txtai is imported: pairs need a
+    threshold under the number of bits.
+
+    Args:
+        args: parsed arguments
+        values: hash settings, see settings()
+    """
+
+    if getattr(args, "threshold", None) is None:
+        return
+
+    # pylint: disable=C0415
+    from ..hashing.algorithms import nbits
+
+    bits = nbits(values["algorithm"], values["size"])
+    try:
+        integer("--threshold", args.threshold, 0, bits - 1)
+    except ValueError as error:
+        raise UsageError(f"{error} ({bits}-bit {values['algorithm']} hashes)") from None
 
 
 def frames(args, values):
