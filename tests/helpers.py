@@ -8,8 +8,10 @@ import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
+import zlib
 
 from txtai import Embeddings
 
@@ -174,3 +176,19 @@ class Serve:
             self.process.terminate()
         if self.process:
             self.output = self.process.communicate(timeout=60)[0]
+
+
+def png(path, width, height, mode=0):
+    """
+    Writes a valid grey PNG of any size without holding its pixels in memory: rows of zeros, compressed
+    as they are generated. This is how decompression bombs are made.
+    """
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    compressor, row = zlib.compressobj(9), b"\x00" * (width + 1)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, mode, 0, 0, 0)))
+        data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+        f.write(chunk(b"IDAT", data) + chunk(b"IEND", b""))

@@ -22,7 +22,7 @@ from txtai_imagehash import ImageHash
 from txtai_imagehash.cli import main
 from txtai_imagehash.samples import middle as crop
 
-from helpers import CHROMIUM, check, port, rows, run, snapshot
+from helpers import CHROMIUM, check, png, port, rows, run, snapshot
 
 # Every test here runs the command line in subprocesses
 pytestmark = pytest.mark.slow
@@ -406,3 +406,28 @@ def test_progress_bar_on_terminal(tmp_path, photos, monkeypatch):
 
     quiet = terminal(["index", str(folder), "--index", str(tmp_path / "b"), "--quiet"])
     assert "Hashing" not in quiet and "added" not in quiet
+
+
+def test_quiet_names_each_broken_file_once(tmp_path, photos):
+    """
+    Under --quiet (and without it) each file that cannot be read is named exactly once, in the final list: no log
+    line per file, no Pillow warning for an image over its pixel limit, in this process or in hashing workers.
+    """
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    photos["coffee"].save(folder / "coffee.jpg")
+    data = (folder / "coffee.jpg").read_bytes()
+    (folder / "broken.jpg").write_bytes(data[: len(data) // 2])
+
+    # 100 megapixels: Pillow warns (DecompressionBombWarning), the package refuses it
+    png(folder / "huge.png", 10000, 10000)
+
+    # Hashed in this process with --quiet, in two worker processes without
+    for workers, quiet in [(1, ["--quiet"]), (2, [])]:
+        result = run("index", folder, "--index", tmp_path / f"index-{workers}", "--workers", workers, *quiet)
+        assert result.returncode == 0, result.stderr
+        for name in ["broken.jpg", "huge.png"]:
+            assert result.stderr.count(name) == 1, result.stderr
+        assert "Warning" not in result.stderr and "Skipped" not in result.stderr, result.stderr
+        assert result.stderr.startswith("Could not read 2 files:") if quiet else "1 added" in result.stderr

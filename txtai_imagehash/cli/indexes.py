@@ -206,23 +206,28 @@ def sync(args, embeddings, pipeline, path):
 
     # pylint: disable=C0415
     import logging
+    import warnings
+
+    from PIL import Image
 
     from ..folder import Folder
 
-    # Unreadable files are collected and listed at the end, not logged one by one
-    errors, loggers = [], [logging.getLogger(name) for name in ("txtai_imagehash.index", "txtai_imagehash.hashing")]
+    # Unreadable files are collected and listed at the end, not logged one by one (the package's loggers), and
+    # images over Pillow's pixel limit are refused and listed, not also warned about (hashing workers are forked
+    # from here, so they inherit the filter)
+    errors, logger = [], logging.getLogger("txtai_imagehash")
     say(args, f"Indexing {os.path.abspath(path)}" + (f" into {args.index}" if args.index else ""))
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
     try:
-        synchronizer = Folder(embeddings, pipeline, store=getattr(args, "store_images", False), workers=args.workers, fast=args.fast, frames=getattr(args, "frames", "first"))
-        # Never index the index (or its versions) when it lives inside the folder
-        exclude = [args.index, storage.versions(os.path.abspath(args.index))] if args.index else []
-        stats = synchronizer.sync(path, progress(args), errors, exclude)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            synchronizer = Folder(embeddings, pipeline, store=getattr(args, "store_images", False), workers=args.workers, fast=args.fast, frames=getattr(args, "frames", "first"))
+            # Never index the index (or its versions) when it lives inside the folder
+            exclude = [args.index, storage.versions(os.path.abspath(args.index))] if args.index else []
+            stats = synchronizer.sync(path, progress(args), errors, exclude)
     finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
+        logger.setLevel(level)
 
     if args.index:
         # Crash-safe: a new version replaces the old one atomically
