@@ -431,3 +431,34 @@ def test_quiet_names_each_broken_file_once(tmp_path, photos):
             assert result.stderr.count(name) == 1, result.stderr
         assert "Warning" not in result.stderr and "Skipped" not in result.stderr, result.stderr
         assert result.stderr.startswith("Could not read 2 files:") if quiet else "1 added" in result.stderr
+
+
+def test_unreadable_subfolder_keeps_rows(tmp_path, library):
+    """
+    A subfolder that cannot be read on a rerun is reported, and its rows are kept (not removed as if its files were
+    deleted). Root reads every folder, so the rerun runs without the capabilities that let it (setpriv).
+    """
+
+    index = tmp_path / "index"
+    assert main(["index", str(library), "--index", str(index), "--quiet"]) == 0
+    before = rows(index)
+    phone = library / "phone"
+
+    prefix = []
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("root reads every folder, and setpriv (util-linux) is not there to drop that")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+    os.chmod(phone, 0)
+    try:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        command = [*prefix, sys.executable, "-m", "txtai_imagehash", "index", str(library), "--index", str(index)]
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    finally:
+        os.chmod(phone, 0o755)
+
+    assert result.returncode == 0, result.stderr
+    assert f"{phone}: permission denied" in result.stderr and "0 removed" in result.stderr
+    assert "(2 kept below folders that could not be read)" in result.stderr, result.stderr
+    assert rows(index) == before
