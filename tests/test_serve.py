@@ -4,6 +4,7 @@ saved index under its write lock, /index cannot replace the saved index, a read-
 upload with 403, uploads are bounded and removed when the server stops, and an index with keypoints serves.
 """
 
+import base64
 import glob
 import os
 
@@ -36,7 +37,7 @@ def indexed(tmp_path, photos):
     for name in ["coffee", "rocket", "chelsea"]:
         photos[name].save(folder / f"{name}.jpg")
 
-    assert main(["index", str(folder), "--index", str(index), "--quiet"]) == 0
+    assert main(["index", str(folder), "--index", str(index), "--store-images", "--quiet"]) == 0
     return folder, index
 
 
@@ -103,8 +104,13 @@ def test_read_only(indexed, photos, tmp_path):
         assert response.status_code == 403 and "read-only" in response.json()["detail"], response.text
 
         value = ImageHash()(str(folder / "rocket.jpg"))
-        results = HTTP.get(f"{server.url}/search", params={"query": query(value, select="id", limit=1)}).json()
-        assert results == [{"id": str(folder / "rocket.jpg"), "distance": 0}]
+        results = HTTP.get(f"{server.url}/search", params={"query": query(value, select="id, object", limit=1)}).json()
+        assert [row["id"] for row in results] == [str(folder / "rocket.jpg")] and results[0]["distance"] == 0
+
+        # The object is the base64 of the image file, byte for byte
+        assert base64.b64decode(results[0]["object"]) == (folder / "rocket.jpg").read_bytes()
+        batch = HTTP.post(f"{server.url}/batchsearch", json={"queries": [query(value, select="id, object", limit=1)]}).json()
+        assert base64.b64decode(batch[0][0]["object"]) == (folder / "rocket.jpg").read_bytes()
 
         photos["horse"].save(folder / "horse.jpg")
         result = run("index", folder, "--index", index, "--quiet")

@@ -6,7 +6,8 @@ for a saved index.
   when writable, and writes every change as a new crash-safe version (txtai_imagehash.storage.save): one version per
   write batch (an upsert, a delete, a reindex), never in place. `/index` (txtai: rebuild the index from the documents
   added since) is refused, as it would replace the saved index; `/upsert` adds them. A read-only application answers
-  403 to a workflow that writes.
+  403 to a workflow that writes. Image objects in search results are answered as the bytes they were stored as (the
+  original file), not re-encoded.
 - Routes: `/upload` into a private folder of the server, refused when read-only, bounded in size per request and in
   total, removed when the server stops (files older than an hour go earlier).
 """
@@ -96,6 +97,12 @@ class API(Base):
             super().reindex(config, function)
             self.save()
 
+    def search(self, query, limit=None, weights=None, index=None, parameters=None, graph=False, request=None):
+        return stored(super().search(query, limit, weights, index, parameters, graph, request))
+
+    def batchsearch(self, queries, limit=None, weights=None, index=None, parameters=None, graph=False):
+        return stored(super().batchsearch(queries, limit, weights, index, parameters, graph))
+
     def workflow(self, name, elements):
         try:
             # Run it here, so that an error is the request's answer (a workflow is a generator)
@@ -162,6 +169,29 @@ async def upload(request: Request):
         return paths
     finally:
         await form.close()
+
+
+def stored(results):
+    """
+    Replaces image objects in search results by the bytes they were stored as (see txtai_imagehash.encoder): the API
+    answers them as base64 of those bytes, where txtai would encode the image again.
+
+    Args:
+        results: search results, a list of rows or a list of lists of rows
+
+    Returns:
+        results
+    """
+
+    for row in results or []:
+        if isinstance(row, list):
+            stored(row)
+        elif isinstance(row, dict):
+            for key, value in row.items():
+                if getattr(value, "encoded", None):
+                    row[key] = value.encoded
+
+    return results
 
 
 def expire(folder, age):
