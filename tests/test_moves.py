@@ -276,3 +276,27 @@ def test_moves_limited_to_folder(tmp_path, library, photos):
     assert result.returncode == 0, result.stderr
     assert moved(target) == DUPLICATES and (other / "coffee.jpg").exists() and (other / "coffee-copy.jpg").exists()
     assert re.search(r"left in place: \S+coffee\S*: its file is outside \S+: not moved \(dedup --index without FOLDER moves it\)", result.stdout), result.stdout
+
+
+def test_hard_links_across_file_systems(tmp_path, library):
+    """
+    A duplicate with a second hard link moves to another file system as one file with two names, and comes back so.
+    """
+
+    root, index = library
+    os.link(root / "phone" / "IMG_0001.jpg", root / "phone" / "IMG_0001-copy.jpg")
+    assert main(["index", str(root), "--index", str(index), "--quiet"]) == 0
+
+    target = otherdevice(tmp_path)
+    try:
+        result = run("dedup", root, "--index", index, "--move-to", target)
+        assert result.returncode == 0, result.stderr
+        first, second = (os.path.join(target, "phone", name) for name in ["IMG_0001.jpg", "IMG_0001-copy.jpg"])
+        assert os.path.samefile(first, second) and os.stat(first).st_nlink == 2
+        assert not (root / "phone" / "IMG_0001.jpg").exists() and not (root / "phone" / "IMG_0001-copy.jpg").exists()
+
+        result = run("undo", re.search(r"undo (\S+\.json)", result.stdout).group(1))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert os.path.samefile(root / "phone" / "IMG_0001.jpg", root / "phone" / "IMG_0001-copy.jpg")
+    finally:
+        shutil.rmtree(target)

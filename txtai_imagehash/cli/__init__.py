@@ -10,8 +10,8 @@ a command imports txtai when it needs an index.
 - parser: the arguments
 - indexes: opening, creating and syncing the index a command works on
 - output: tables and messages
-- moves: moving duplicates aside and putting them back; transfer: one file, never overwriting, no stray copies;
-  manifest: the undo manifest, checked as a whole
+- moves: moving duplicates aside and putting them back; destination: the --move-to folder, checked; transfer: one
+  file, never overwriting, no stray copies; manifest: the undo manifest, checked as a whole
 - api: the txtai API class and extension that serve configures
 - report: the HTML report
 """

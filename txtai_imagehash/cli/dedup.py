@@ -7,7 +7,7 @@ import sys
 
 from .errors import DUPLICATES, OK, PARTIAL, UsageError
 from .indexes import folder, open_index, settings, sync, threshold
-from .moves import DestinationError, check
+from .destination import DestinationError, check
 from .output import progress, say, table
 
 
