@@ -37,7 +37,8 @@ def indexed(tmp_path, photos):
     for name in ["coffee", "rocket", "chelsea"]:
         photos[name].save(folder / f"{name}.jpg")
 
-    assert main(["index", str(folder), "--index", str(index), "--store-images", "--quiet"]) == 0
+    # The recipe's index of one hash, as the package's application hashes
+    assert main(["index", str(folder), "--index", str(index), "--algorithm", "average", "--store-images", "--quiet"]) == 0
     return folder, index
 
 
@@ -167,7 +168,7 @@ def test_keypoints(tmp_path, photos):
     for name in ["coffee", "rocket"]:
         photos[name].save(folder / f"{name}.jpg")
 
-    result = run("index", folder, "--index", index, "--keypoints", "--quiet")
+    result = run("index", folder, "--index", index, "--algorithm", "average", "--keypoints", "--quiet")
     assert result.returncode == 0, result.stderr
 
     with Serve("--index", index, "--read-only") as server:

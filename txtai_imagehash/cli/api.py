@@ -8,8 +8,9 @@ for a saved index.
   added since) is refused, as it would replace the saved index; `/upsert` adds them. A read-only application answers
   403 to a workflow that writes. Image objects in search results are answered as the bytes they were stored as (the
   original file), not re-encoded.
-- Routes: `/upload` into a private folder of the server, refused when read-only, bounded in size per request and in
-  total, removed when the server stops (files older than an hour go earlier).
+- Routes: `/upload` into a private folder of the server, refused when read-only, bounded in size per request (the
+  largest image file, txtai_imagehash.images.MAX_FILE_BYTES) and in total, removed when the server stops (files
+  older than an hour go earlier).
 """
 
 import atexit
@@ -23,11 +24,12 @@ from fastapi import APIRouter, HTTPException, Request
 from txtai.api import API as Base, Extension, application
 from txtai.app import Application, ReadOnlyError
 
-from .. import storage
+from .. import images, storage
 
-# Upload settings (the `upload:` key of the application configuration): largest request in bytes, largest total of
-# the upload folder in bytes, seconds an uploaded file is kept
-UPLOAD = {"limit": 100 * 1024 * 1024, "total": 1024 * 1024 * 1024, "age": 3600}
+# Upload settings (the `upload:` key of the application configuration): largest request in bytes (None: the largest
+# image file, txtai_imagehash.images.MAX_FILE_BYTES), largest total of the upload folder in bytes, seconds an uploaded
+# file is kept
+UPLOAD = {"limit": None, "total": 1024 * 1024 * 1024, "age": 3600}
 
 # File suffixes an upload may ask for
 SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}")
@@ -146,6 +148,8 @@ async def upload(request: Request):
         raise HTTPException(status_code=403, detail="uploads are refused: the server is read-only")
 
     settings = {**UPLOAD, **{key: value for key, value in (api.config.get("upload") or {}).items() if key in UPLOAD}}
+    if settings["limit"] is None:
+        settings["limit"] = images.MAX_FILE_BYTES if images.MAX_FILE_BYTES is not None else settings["total"]
     length = request.headers.get("content-length", "")
     if not length.isdigit():
         raise HTTPException(status_code=411, detail="an upload needs a Content-Length")
