@@ -8,8 +8,10 @@ import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
+import zlib
 
 from txtai import Embeddings
 
@@ -121,3 +123,72 @@ def check(report):
     match = re.search(r'<pre id="result">(.*?)</pre>', dom)
     assert match, dom[-2000:]
     return json.loads(match.group(1))
+
+
+class Serve:
+    """
+    `txtai-imagehash serve` in a new process on a free port, as a context manager that waits until the API answers
+    and stops the server on exit.
+    """
+
+    def __init__(self, *args, timeout=120):
+        """
+        Args:
+            args: serve arguments, e.g. "--index", path, "--read-only"
+            timeout: seconds to wait for the API
+        """
+
+        self.port = port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args, self.timeout, self.process, self.output = [str(arg) for arg in args], timeout, None, None
+
+    def __enter__(self):
+        # pylint: disable=C0415,R1732
+        import time
+        import urllib.request
+
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        command = [sys.executable, "-m", "txtai_imagehash", "serve", *self.args, "--port", str(self.port)]
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+        deadline = time.time() + self.timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/count", timeout=5):
+                    return self
+            except OSError:
+                if self.process.poll() is not None:
+                    raise AssertionError(f"serve exited with code {self.process.returncode}: {self.process.stdout.read()}") from None
+                if time.time() > deadline:
+                    self.stop()
+                    raise AssertionError(f"serve did not answer within {self.timeout} s: {self.output}") from None
+                time.sleep(0.3)
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        """
+        Stops the server (SIGTERM, as a service manager does) and keeps its output in self.output.
+        """
+
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+        if self.process:
+            self.output = self.process.communicate(timeout=60)[0]
+
+
+def png(path, width, height, mode=0):
+    """
+    Writes a valid grey PNG of any size without holding its pixels in memory: rows of zeros, compressed
+    as they are generated. This is how decompression bombs are made.
+    """
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    compressor, row = zlib.compressobj(9), b"\x00" * (width + 1)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, mode, 0, 0, 0)))
+        data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+        f.write(chunk(b"IDAT", data) + chunk(b"IEND", b""))

@@ -248,3 +248,31 @@ def test_docs_show_application():
 
     with open(APPLICATION, encoding="utf-8") as f:
         assert section.split("```yaml\n", 1)[1].split("```", 1)[0].strip() == f.read().strip()
+
+
+def test_failed_batches_leave_no_files(tmp_path, monkeypatch):
+    """
+    An `index` workflow call in which every element fails leaves no buffer file behind (txtai's documents buffer,
+    a tmp*.docs file, is only removed by an upsert that has documents).
+    """
+
+    # pylint: disable=C0415
+    import tempfile
+
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+
+    (tmp_path / "notes.jpg").write_text("not an image")
+    app = application()
+    for _ in range(3):
+        results = list(app.workflow("index", [str(tmp_path / "notes.jpg"), str(tmp_path / "missing.jpg")]))
+        assert [result["error"].split(": ")[-1] for result in results] == ["not a recognized image format", "file not found"]
+
+    assert not list(private.iterdir())
+
+    # A batch with an image still indexes it, and cleans up after itself
+    image = tmp_path / "image.png"
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(image)
+    assert "text" in list(app.workflow("index", [str(image)]))[0] and app.count() == 1
+    assert not list(private.iterdir())

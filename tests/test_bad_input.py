@@ -5,10 +5,8 @@ and batch and folder runs go on with the rest.
 
 import io
 import os
-import struct
 import subprocess
 import sys
-import zlib
 
 import numpy as np
 import pytest
@@ -20,21 +18,7 @@ from txtai.pipeline import ImageHash as TxtaiImageHash
 from txtai_imagehash import ImageError, ImageHash, config, documents, hamming, query
 from txtai_imagehash.files import walk
 
-
-def png(path, width, height, mode=0):
-    """
-    Writes a valid grey PNG of any size without holding its pixels in memory: rows of zeros, compressed
-    as they are generated. This is how decompression bombs are made.
-    """
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    compressor, row = zlib.compressobj(9), b"\x00" * (width + 1)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, mode, 0, 0, 0)))
-        data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-        f.write(chunk(b"IDAT", data) + chunk(b"IEND", b""))
+from helpers import png
 
 
 @pytest.fixture(scope="module")

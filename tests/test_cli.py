@@ -22,7 +22,7 @@ from txtai_imagehash import ImageHash
 from txtai_imagehash.cli import main
 from txtai_imagehash.samples import middle as crop
 
-from helpers import CHROMIUM, check, port, rows, run, snapshot
+from helpers import CHROMIUM, check, png, port, rows, run, snapshot
 
 # Every test here runs the command line in subprocesses
 pytestmark = pytest.mark.slow
@@ -73,7 +73,7 @@ def test_usage_errors(tmp_path, capsys):
         (["dedup"], "give a FOLDER, an --index PATH, or both"),
         (["search", str(image), "--index", str(tmp_path / "nothing")], "build one with 'txtai-imagehash index"),
         (["search", str(tmp_path / "missing.png"), "--index", str(tmp_path)], "is not a txtai index"),
-        (["search", str(image), "--index", str(tmp_path), "-k", "0"], "expected an integer of 1 or more"),
+        (["search", str(image), "--index", str(tmp_path), "-k", "0"], "expected an integer from 1 to"),
         (["dedup", str(tmp_path), "--move-to", str(tmp_path / "inside")], "is inside"),
         (["index", str(tmp_path), "--index", str(tmp_path / "i"), "--algorithm", "nope"], "unknown --algorithm"),
         (["undo", str(image)], "not a txtai-imagehash manifest"),
@@ -406,3 +406,59 @@ def test_progress_bar_on_terminal(tmp_path, photos, monkeypatch):
 
     quiet = terminal(["index", str(folder), "--index", str(tmp_path / "b"), "--quiet"])
     assert "Hashing" not in quiet and "added" not in quiet
+
+
+def test_quiet_names_each_broken_file_once(tmp_path, photos):
+    """
+    Under --quiet (and without it) each file that cannot be read is named exactly once, in the final list: no log
+    line per file, no Pillow warning for an image over its pixel limit, in this process or in hashing workers.
+    """
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    photos["coffee"].save(folder / "coffee.jpg")
+    data = (folder / "coffee.jpg").read_bytes()
+    (folder / "broken.jpg").write_bytes(data[: len(data) // 2])
+
+    # 100 megapixels: Pillow warns (DecompressionBombWarning), the package refuses it
+    png(folder / "huge.png", 10000, 10000)
+
+    # Hashed in this process with --quiet, in two worker processes without
+    for workers, quiet in [(1, ["--quiet"]), (2, [])]:
+        result = run("index", folder, "--index", tmp_path / f"index-{workers}", "--workers", workers, *quiet)
+        assert result.returncode == 0, result.stderr
+        for name in ["broken.jpg", "huge.png"]:
+            assert result.stderr.count(name) == 1, result.stderr
+        assert "Warning" not in result.stderr and "Skipped" not in result.stderr, result.stderr
+        assert result.stderr.startswith("Could not read 2 files:") if quiet else "1 added" in result.stderr
+
+
+def test_unreadable_subfolder_keeps_rows(tmp_path, library):
+    """
+    A subfolder that cannot be read on a rerun is reported, and its rows are kept (not removed as if its files were
+    deleted). Root reads every folder, so the rerun runs without the capabilities that let it (setpriv).
+    """
+
+    index = tmp_path / "index"
+    assert main(["index", str(library), "--index", str(index), "--quiet"]) == 0
+    before = rows(index)
+    phone = library / "phone"
+
+    prefix = []
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("root reads every folder, and setpriv (util-linux) is not there to drop that")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+    os.chmod(phone, 0)
+    try:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        command = [*prefix, sys.executable, "-m", "txtai_imagehash", "index", str(library), "--index", str(index)]
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    finally:
+        os.chmod(phone, 0o755)
+
+    assert result.returncode == 0, result.stderr
+    assert f"{phone}: permission denied" in result.stderr and "0 removed" in result.stderr
+    assert "(2 kept below folders that could not be read)" in result.stderr, result.stderr
+    assert rows(index) == before

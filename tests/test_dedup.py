@@ -228,3 +228,33 @@ def test_build_index_trimmed_rows_are_not_duplicates(photos):
     embeddings.upsert([("rocket-copy", {"object": photos["rocket"], "text": embeddings.search("select text from txtai where id = 'rocket'")[0]["text"], "image": "rocket-copy"}, None)])
     groups = dedup(embeddings)
     assert len(groups) == 1 and sorted(image["id"] for image in groups[0]["images"]) == ["rocket", "rocket-copy"]
+
+
+@pytest.mark.parametrize("bits, threshold", [(64, 63), (84, 83), (256, 70), (676, 67), (4096, 409)])
+def test_pairs_large_thresholds(bits, threshold):
+    """
+    Thresholds of 64 bits and more (long hashes at their default thresholds, or a threshold just under the hash
+    length): blocks over all words, the same pairs as brute force.
+    """
+
+    rng = np.random.default_rng(bits)
+    words = -(-bits // 64)
+    codes = planted(rng, 120, words, 15, min(threshold + 10, bits))
+    if bits % 64:
+        codes[:, -1] &= np.uint64((1 << (bits % 64)) - 1)
+
+    a, b, _ = pairs(codes, threshold, nbits=bits)
+    assert set(zip(a.tolist(), b.tolist())) == brute(codes, threshold)
+
+
+def test_dedup_threshold_range():
+    """
+    A threshold of the hash length or more is an error naming the range; one less is accepted.
+    """
+
+    values = {"a": "ffffffffffffffff", "b": "0000000000000000"}
+    with pytest.raises(ValueError, match="expected an integer from 0 to 63"):
+        dedup(values, threshold=64)
+
+    assert not dedup(values, threshold=63)
+    assert [len(group["images"]) for group in dedup({"a": values["a"], "c": "fffffffffffffff0"}, threshold=63)] == [2]

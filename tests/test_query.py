@@ -103,3 +103,19 @@ def test_any_select_is_columns_or_rejected(text):
     else:
         with pytest.raises(ValueError):
             query("ab", select=text)
+
+
+def test_limits_within_sql_integers():
+    """
+    limit and maxdistance are bounded by SQL's largest integer (2^63 - 1): a larger one is refused by query(), not
+    by the database; the largest runs in SQLite.
+    """
+
+    for name in ["limit", "maxdistance"]:
+        with pytest.raises(ValueError, match=f"Invalid {name} {10**30}: expected an integer from 0 to {2**63 - 1}"):
+            query("ff00ff00ff00ff00", **{name: 10**30})
+
+    embeddings = Embeddings(config())
+    embeddings.index([("a", {"text": "ff00ff00ff00ff00"}, None), ("b", {"text": "ff00ff00ff00ff01"}, None)])
+    sql = query("ff00ff00ff00ff00", select="id", metric="hamming", limit=2**63 - 1, maxdistance=2**63 - 1)
+    assert embeddings.search(sql) == [{"id": "a", "hamming": 0}, {"id": "b", "hamming": 1}]

@@ -6,9 +6,13 @@ that needs them. The SQL functions `distance` and `hamming` are plain Python and
 """
 
 import importlib
+import logging
 import os
 
 from .sql import distance, hamming
+
+# A library logs, the application decides where to: nothing is printed unless logging is configured (as txtai does)
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # YAML application shipped with the package: CONFIG=$(python -c "import txtai_imagehash; print(txtai_imagehash.APPLICATION)")
 APPLICATION = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app.yml")

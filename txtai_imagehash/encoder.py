@@ -10,8 +10,10 @@ from txtai.database.encoder import ImageEncoder as TxtaiImageEncoder
 class ImageEncoder(TxtaiImageEncoder):
     """
     Encodes images as their original file bytes when known (see txtai_imagehash.images.encoded), otherwise
-    as txtai's ImageEncoder does, with PNG for images created in memory. Decodes to PIL images, as txtai does.
-    Configure with `"objects": "txtai_imagehash.encoder.ImageEncoder"`.
+    as txtai's ImageEncoder does, with PNG for images created in memory. Decodes to PIL images, as txtai does, that
+    keep the stored bytes as their `encoded` attribute: stored again (reindex) or served by `txtai-imagehash serve`,
+    they are the original file's bytes, not a re-encoding. Configure with
+    `"objects": "txtai_imagehash.encoder.ImageEncoder"`.
     """
 
     def encode(self, obj):
@@ -28,3 +30,10 @@ class ImageEncoder(TxtaiImageEncoder):
             return output.getvalue()
 
         return super().encode(obj)
+
+    def decode(self, data):
+        image = super().decode(data)
+        if image is not None:
+            image.encoded = bytes(data)
+
+        return image

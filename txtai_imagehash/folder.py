@@ -14,7 +14,8 @@ from .settings import pipeline as hashargs, read
 class Folder:
     """
     Keeps an Embeddings image hash index in step with a folder: new and changed files (by path, size, modification
-    time and names) are hashed and upserted, rows of deleted files are removed. Each file is one row, whatever its
+    time and names) are hashed and upserted, rows of deleted files are removed. Rows below a subfolder that cannot be
+    read this time (permissions, I/O errors) are kept: its files may well be there. Each file is one row, whatever its
     names: its id is the file's real path, and its data holds path, size, mtime (nanoseconds), width, height, the
     hash (`text`) and `aliases`, the file's other names in the folder (symbolic and hard links). A robust index (see
     txtai_imagehash.build) gets its rows with the hashes inside borders and of the flips and rotations, and keypoints;
@@ -76,7 +77,8 @@ class Folder:
             exclude: folders not to walk into
 
         Returns:
-            {"added": n, "updated": n, "removed": n, "unchanged": n, "skipped": n, "failed": n}
+            {"added": n, "updated": n, "removed": n, "unchanged": n, "skipped": n, "failed": n, "kept": n rows kept
+            below folders that could not be read}
         """
 
         # pylint: disable=R0914
@@ -105,7 +107,10 @@ class Folder:
             else:
                 skipped += 1
 
-        stats = {"added": 0, "updated": 0, "removed": 0, "unchanged": unchanged, "skipped": skipped, "failed": 0}
+        stats = {"added": 0, "updated": 0, "removed": 0, "unchanged": unchanged, "skipped": skipped, "failed": 0, "kept": 0}
+
+        # Folders the walk could not read: their rows are not removed
+        unreadable = [name(error.source) for error in errors[start:] if os.path.isdir(error.source) for name in (os.path.abspath, os.path.realpath)]
 
         # Hash (in worker processes when asked) and store, streaming documents into the index
         untrimmed = []
@@ -128,8 +133,12 @@ class Folder:
             self.embeddings.index(stream())
 
         # Remove rows of files under this folder that are gone, or that changed and no longer load, with their second
-        # rows, and the second rows of changed images that lost their border
+        # rows, and the second rows of changed images that lost their border; rows below folders that could not be
+        # read are kept
         removed = [uid for uid, row in rows.items() if (within(row.get("path") or "", root) or within(row.get("path") or "", named)) and uid not in present]
+        kept = {uid for uid in removed if any(within(rows[uid].get("path") or "", folder) for folder in unreadable)}
+        removed = [uid for uid in removed if uid not in kept]
+        stats["kept"] = len(kept)
         stale = [f"{uid}{TRIMMED}" for uid in removed + [uid for uid in untrimmed if uid in rows]]
         if removed or stale:
             self.embeddings.delete(removed + stale)

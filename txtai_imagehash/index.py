@@ -4,6 +4,7 @@ documents that fill them.
 """
 
 import math
+import os
 
 from io import BytesIO
 
@@ -166,6 +167,7 @@ def stream(images, function, errors=None, workers=1, fast=False, progress=False,
         for index, image in enumerate(images):
             uid, image = image if isinstance(image, tuple) else (index, image)
             try:
+                storable(uid, image)
                 data = image if isinstance(image, Image.Image) else read(image, limit)
             except ImageError as error:
                 skip(error, errors)
@@ -197,6 +199,44 @@ def stream(images, function, errors=None, workers=1, fast=False, progress=False,
             obj.filename = path(image) or ""
 
         yield uid, image, obj, value
+
+
+def storable(uid, image):
+    """
+    Checks that an image's id and path can be stored: content databases and JSON hold text (UTF-8), and a file name
+    that is not valid UTF-8 (os.fsdecode gives it as surrogate escapes) would fail the insert of a whole batch.
+
+    Args:
+        uid: document id
+        image: image source
+
+    Raises:
+        ImageError naming the file with its undecodable bytes escaped (\\xff)
+    """
+
+    for value in (uid, path(image)):
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ImageError(printable(value), "file name is not valid UTF-8 (ids and paths are stored as text): rename the file to index it") from None
+
+
+def printable(value):
+    """
+    Shows a file name that is not valid UTF-8 with its undecodable bytes escaped, as in "bad-\\xff.jpg".
+
+    Args:
+        value: string with surrogate escapes
+
+    Returns:
+        string that encodes as UTF-8
+    """
+
+    try:
+        return os.fsencode(value).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def documents(images, pipeline=None, errors=None, workers=1, fast=False, progress=False, frames="first", limit=None):

@@ -6,6 +6,7 @@ import numpy as np
 
 from txtai.pipeline import Pipeline
 
+from .checks import hashsize
 from .hashing.algorithms import imagebits, resolve
 from .hashing.codec import tohex
 
@@ -22,15 +23,16 @@ class ImageHash(Pipeline):
 
         Args:
             algorithm: image hashing algorithm (average, perceptual, difference, wavelet, color)
-            size: hash size
+            size: hash size, see txtai_imagehash.checks.SIZES (2 to 64 for average hashes)
             strings: outputs hex strings if True (default), otherwise numpy float32 arrays of bits
             exif: apply EXIF orientation before hashing; False (default) matches txtai.pipeline.ImageHash
             normalize: hash 8-bit pixels with transparency composited on white (see images.convert); False
                        (default) hashes the stored pixels as txtai.pipeline.ImageHash does
         """
 
-        # Fail on a bad algorithm now, not on the first image
+        # Fail on a bad algorithm or size now, not on the first image
         resolve(algorithm)
+        hashsize(algorithm, size)
 
         self.algorithm = algorithm
         self.size = size

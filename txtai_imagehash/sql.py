@@ -8,7 +8,7 @@ import re
 
 from rapidfuzz.distance import Levenshtein
 
-from .checks import integer
+from .checks import MAXBITS, SQLINT, integer
 from .hashing.codec import ishex
 
 # SQL functions, registered by dotted path under explicit names so that they survive save() and load()
@@ -72,8 +72,8 @@ METRICS = ("distance", "hamming")
 # Comma-separated list of column names or *
 COLUMNS = re.compile(r"\s*(\*|[A-Za-z_][A-Za-z0-9_]*)(\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*\s*")
 
-# Longest hash accepted: 4096 bits
-MAXLENGTH = 1024
+# Longest hash accepted, in hex digits: 4096 bits
+MAXLENGTH = MAXBITS // 4
 
 
 def query(hash, select="id, object", metric="distance", limit=None, maxdistance=None, cluster=False):
@@ -85,8 +85,8 @@ def query(hash, select="id, object", metric="distance", limit=None, maxdistance=
         hash: hex hash to search for
         select: comma-separated column names to return
         metric: "distance" (Levenshtein on hex, the recipe's) or "hamming" (differing bits)
-        limit: maximum number of rows, defaults to txtai's search limit
-        maxdistance: only return rows at this distance or less
+        limit: maximum number of rows, defaults to txtai's search limit; at most 2^63 - 1 (SQL's largest integer)
+        maxdistance: only return rows at this distance or less, at most 2^63 - 1
         cluster: True for a txtai API cluster: also selects the ORDER BY expression itself (a column named
                  like "distance(text, 'HASH')"), as txtai only re-sorts the merged shard results by a
                  selected ORDER BY column
@@ -103,7 +103,7 @@ def query(hash, select="id, object", metric="distance", limit=None, maxdistance=
     if not isinstance(select, str) or not COLUMNS.fullmatch(select):
         raise ValueError(f"Invalid select {select!r}: expected comma-separated column names")
 
-    limit, maxdistance = integer("limit", limit), integer("maxdistance", maxdistance)
+    limit, maxdistance = integer("limit", limit, 0, SQLINT), integer("maxdistance", maxdistance, 0, SQLINT)
 
     expression = f"{metric}(text, '{hash}')"
     where = []

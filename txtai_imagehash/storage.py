@@ -4,13 +4,24 @@ Storage module: crash-safe save and load of Embeddings indexes.
 An index at PATH is a symbolic link to a complete version directory in `.PATH.versions/` beside it. save() writes a
 new version, marks it complete, then swaps the link in one atomic rename, so a process killed at any point leaves
 PATH pointing at the previous complete version. Readers resolve the link once and load one version.
+
+One writer at a time: lock() takes an exclusive lock on `.PATH.lock` beside the index for as long as a writer has
+the index loaded (load, change, save), so two writers never lose each other's rows; save() takes it too.
 """
 
+import contextlib
 import json
 import os
 import shutil
+import sys
+import threading
 import time
 import uuid
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover (not POSIX: no locking)
+    fcntl = None
 
 # Written into a version directory once it is completely saved
 MARKER = ".complete"
@@ -32,6 +43,22 @@ def save(embeddings, path):
     """
 
     path = os.path.abspath(path)
+    with lock(path):
+        return write(embeddings, path)
+
+
+def write(embeddings, path):
+    """
+    Writes a new version of an index and switches the link to it: save() with the lock held.
+
+    Args:
+        embeddings: txtai Embeddings instance
+        path: absolute index path
+
+    Returns:
+        directory of the new version
+    """
+
     store = versions(path)
     os.makedirs(store, exist_ok=True)
 
@@ -233,3 +260,101 @@ def prune(store, version):
     for entry in entries:
         if entry not in keep and (entry in complete or entry < newest):
             shutil.rmtree(os.path.join(store, entry), ignore_errors=True)
+
+
+class LockedError(Exception):
+    """
+    Another process is writing the index. The message names it.
+    """
+
+
+# Locks this process holds: absolute index path -> [lock file, depth]
+HELD, GUARD = {}, threading.Lock()
+
+
+@contextlib.contextmanager
+def lock(path):
+    """
+    Holds the write lock of an index: an exclusive lock (fcntl.flock) on `.PATH.lock` beside it, which the system
+    releases when the process ends, however it ends. Re-entrant within a process. The lock file names the holder
+    (pid, command line, start time) for the message another writer gets.
+
+    Args:
+        path: index path
+
+    Raises:
+        LockedError when another process holds the lock
+    """
+
+    path = os.path.abspath(path)
+    with GUARD:
+        held = HELD.get(path)
+        if held:
+            held[1] += 1
+        else:
+            HELD[path] = [acquire(path), 1]
+
+    try:
+        yield
+    finally:
+        with GUARD:
+            HELD[path][1] -= 1
+            if not HELD[path][1]:
+                HELD.pop(path)[0].close()
+
+
+def acquire(path):
+    """
+    Takes the lock file of an index without waiting.
+
+    Args:
+        path: absolute index path
+
+    Returns:
+        open lock file, the lock held
+
+    Raises:
+        LockedError naming the holder
+    """
+
+    parent, base = os.path.split(path)
+    os.makedirs(parent, exist_ok=True)
+    name = os.path.join(parent, f".{base}.lock")
+
+    # pylint: disable=R1732
+    handle = open(name, "a+", encoding="utf-8")
+    if not fcntl:
+        return handle
+
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        # The holder writes its name right after it takes the lock: give it a moment
+        holder, deadline = "", time.time() + 1
+        while not holder and time.time() < deadline:
+            handle.seek(0)
+            holder = handle.read().strip()
+            time.sleep(0 if holder else 0.05)
+        handle.close()
+        holder = holder or "another process"
+        raise LockedError(f"the index at {path} is being written by {holder}: wait for it to finish, then run again") from None
+
+    # Name the holder for the next writer
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"process {os.getpid()} ({command()}, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n")
+    handle.flush()
+    return handle
+
+
+def command():
+    """
+    The command line of this process, for the lock file.
+
+    Returns:
+        string like "txtai_imagehash index photos --index pictures"
+    """
+
+    argv = sys.argv or [sys.executable]
+    name = os.path.basename(os.path.dirname(argv[0])) if os.path.basename(argv[0]) == "__main__.py" else os.path.basename(argv[0])
+    return " ".join([name or sys.executable, *argv[1:]])

@@ -18,7 +18,7 @@ from txtai.workflow import Task
 
 from . import APPLICATION  # noqa: F401 (re-exported: the application that wires these tasks)
 from .images import ImageError, describe, path
-from .index import documents
+from .index import documents, printable
 from .pipeline import ImageHash
 
 logger = logging.getLogger(__name__)
@@ -136,6 +136,11 @@ class IndexTask(Task):
     def __call__(self, elements, executor=None):
         return [summary(element) for element in super().__call__(elements, executor)]
 
+    def execute(self, elements, executor):
+        # A batch without documents (every element failed) skips the action: txtai's add action would open a new
+        # documents buffer file (tmp*.docs) that the upsert finalizer only removes when it holds documents
+        return [] if not elements else super().execute(elements, executor)
+
 
 def unpack(element):
     """
@@ -190,10 +195,12 @@ def failure(uid, source, error):
         error: error message, names the source and the reason
 
     Returns:
-        {"id": id, "path": path, "error": message}
+        {"id": id, "path": path, "error": message}; an id or path that is not valid UTF-8 is shown with its bytes
+        escaped, so that the record is valid JSON text
     """
 
-    return {"id": uid, "path": path(source), "error": error}
+    name = path(source)
+    return {"id": printable(uid) if isinstance(uid, str) else uid, "path": printable(name) if name else name, "error": error}
 
 
 def isdocument(element):

@@ -10,10 +10,13 @@ a command imports txtai when it needs an index.
 - parser: the arguments
 - indexes: opening, creating and syncing the index a command works on
 - output: tables and messages
-- moves: moving duplicates aside and putting them back
+- moves: moving duplicates aside and putting them back; destination: the --move-to folder, checked; transfer: one
+  file, never overwriting, no stray copies; manifest: the undo manifest, checked as a whole
+- api: the txtai API class and extension that serve configures
 - report: the HTML report
 """
 
+import contextlib
 import importlib
 import sys
 
@@ -45,7 +48,9 @@ def main(argv=None):
         return USAGE
 
     try:
-        return importlib.import_module(f".{args.command}", __name__).run(args)
+        # Locks and other resources a command holds until it ends (see indexes.open_index)
+        with contextlib.ExitStack() as args.resources:
+            return importlib.import_module(f".{args.command}", __name__).run(args)
     except UsageError as error:
         print(f"txtai-imagehash {args.command}: error: {error}", file=sys.stderr)
         return USAGE

@@ -5,9 +5,9 @@ Dedup command: dedup FOLDER | --index PATH | FOLDER --index PATH.
 import os
 import sys
 
-from ..files import within
 from .errors import DUPLICATES, OK, PARTIAL, UsageError
-from .indexes import folder, open_index, sync
+from .indexes import folder, open_index, settings, sync, threshold
+from .destination import DestinationError, check
 from .output import progress, say, table
 
 
@@ -26,10 +26,15 @@ def run(args):
         raise UsageError("give a FOLDER, an --index PATH, or both (the folder is indexed into PATH first)")
 
     path = folder(args.folder) if args.folder else None
-    if args.move_to and path and within(os.path.abspath(args.move_to), os.path.abspath(path)):
-        raise UsageError(f"--move-to {args.move_to} is inside {path}: the moved files would be found again; choose a folder outside it")
+    if args.move_to:
+        # At once, before indexing; move() checks again with the files of the collection
+        try:
+            check(args.move_to, path)
+        except DestinationError as error:
+            raise UsageError(str(error)) from None
 
-    embeddings, pipeline = open_index(args, create=bool(path))
+    threshold(args, settings(args, create=bool(path))[0])
+    embeddings, pipeline = open_index(args, create=bool(path), write=bool(path or args.move_to))
     if path:
         sync(args, embeddings, pipeline, path)
 
@@ -97,13 +102,24 @@ def move(args, embeddings, groups, path):
 
     # pylint: disable=C0415
     from .. import storage
+    from ..folder import Folder, aliases
     from .moves import move as run
 
     if not groups:
         return OK
 
+    # Every file of the collection (by each of its names), with its size and mtime when hashed
+    collection = {}
+    for row in Folder(embeddings).rows().values():
+        for name in [row.get("path")] + aliases(row):
+            if name:
+                collection[name] = (row.get("size"), row.get("mtime"))
+
     index = os.path.abspath(args.index) if args.index else None
-    manifest, done, failed, kept = run(groups, args.move_to, root=os.path.abspath(path) if path else None, index=index)
+    try:
+        manifest, done, failed, kept = run(groups, args.move_to, root=os.path.abspath(path) if path else None, index=index, collection=collection)
+    except DestinationError as error:
+        raise UsageError(str(error)) from None
 
     # The index follows the files: moved files are no longer in the collection
     if done and args.index:

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageEnhance
 
 from ..samples import DEMO, jpeg, photos
 from .errors import OK, UsageError
-from .indexes import open_index, sync
+from .indexes import open_index, threshold, sync
 from .output import table
 
 
@@ -26,6 +26,9 @@ def run(args):
     Returns:
         exit code
     """
+
+    # The demo index is the command line's default: 192-bit combined hashes
+    threshold(args, {"algorithm": "combined", "size": 8})
 
     output = os.path.abspath(args.output)
     marker = os.path.join(output, ".txtai-imagehash-demo")

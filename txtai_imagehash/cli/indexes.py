@@ -8,6 +8,7 @@ import os
 from importlib.util import find_spec
 
 from .. import storage
+from ..checks import hashsize, integer
 from ..settings import read
 from .errors import UsageError
 from .output import errors as listerrors, progress, say
@@ -87,8 +88,36 @@ def settings(args, create=True):
     if keypoints or (keypoints is None and robust and find_spec("cv2") is not None):
         values["keypoints"] = True
 
+    try:
+        hashsize(values["algorithm"], values["size"], "--hash-size")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
     frames(args, values)
     return values, False
+
+
+def threshold(args, values):
+    """
+    Checks a --threshold against the length of the index's hashes, before txtai is imported: pairs need a
+    threshold under the number of bits.
+
+    Args:
+        args: parsed arguments
+        values: hash settings, see settings()
+    """
+
+    if getattr(args, "threshold", None) is None:
+        return
+
+    # pylint: disable=C0415
+    from ..hashing.algorithms import nbits
+
+    bits = nbits(values["algorithm"], values["size"])
+    try:
+        integer("--threshold", args.threshold, 0, bits - 1)
+    except ValueError as error:
+        raise UsageError(f"{error} ({bits}-bit {values['algorithm']} hashes)") from None
 
 
 def frames(args, values):
@@ -104,19 +133,30 @@ def frames(args, values):
         raise UsageError("--frames all needs a recipe index of one hash: add --algorithm NAME (e.g. --algorithm average) for a new index")
 
 
-def open_index(args, create=True):
+def open_index(args, create=True, write=True):
     """
-    Loads the index at args.index, or creates a new one (in memory when args.index is not set).
+    Loads the index at args.index, or creates a new one (in memory when args.index is not set). A command that
+    writes the index holds its write lock (see txtai_imagehash.storage.lock) from before it reads the index until it
+    ends, so that two writers never lose each other's rows: the second one gets a usage error naming the first.
 
     Args:
         args: parsed arguments
         create: create a new index if none exists, else raise a UsageError
+        write: the command changes the index
 
     Returns:
         (Embeddings, ImageHash pipeline)
     """
 
     values, exists = settings(args, create)
+    if write and getattr(args, "index", None):
+        try:
+            args.resources.enter_context(storage.lock(args.index))
+        except storage.LockedError as error:
+            raise UsageError(str(error)) from None
+
+        # Read again under the lock: another writer may have created or changed the index meanwhile
+        values, exists = settings(args, create)
     if values.get("keypoints") and not exists:
         opencv()
 
@@ -166,23 +206,28 @@ def sync(args, embeddings, pipeline, path):
 
     # pylint: disable=C0415
     import logging
+    import warnings
+
+    from PIL import Image
 
     from ..folder import Folder
 
-    # Unreadable files are collected and listed at the end, not logged one by one
-    errors, loggers = [], [logging.getLogger(name) for name in ("txtai_imagehash.index", "txtai_imagehash.hashing")]
+    # Unreadable files are collected and listed at the end, not logged one by one (the package's loggers), and
+    # images over Pillow's pixel limit are refused and listed, not also warned about (hashing workers are forked
+    # from here, so they inherit the filter)
+    errors, logger = [], logging.getLogger("txtai_imagehash")
     say(args, f"Indexing {os.path.abspath(path)}" + (f" into {args.index}" if args.index else ""))
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
     try:
-        synchronizer = Folder(embeddings, pipeline, store=getattr(args, "store_images", False), workers=args.workers, fast=args.fast, frames=getattr(args, "frames", "first"))
-        # Never index the index (or its versions) when it lives inside the folder
-        exclude = [args.index, storage.versions(os.path.abspath(args.index))] if args.index else []
-        stats = synchronizer.sync(path, progress(args), errors, exclude)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            synchronizer = Folder(embeddings, pipeline, store=getattr(args, "store_images", False), workers=args.workers, fast=args.fast, frames=getattr(args, "frames", "first"))
+            # Never index the index (or its versions) when it lives inside the folder
+            exclude = [args.index, storage.versions(os.path.abspath(args.index))] if args.index else []
+            stats = synchronizer.sync(path, progress(args), errors, exclude)
     finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
+        logger.setLevel(level)
 
     if args.index:
         # Crash-safe: a new version replaces the old one atomically
@@ -193,6 +238,7 @@ def sync(args, embeddings, pipeline, path):
         (
             f"{stats['added']} added, {stats['updated']} updated, {stats['removed']} removed, {stats['unchanged']} unchanged, "
             f"{stats['skipped']} non-image files skipped; {embeddings.count()} images in the index"
+            + (f" ({stats['kept']} kept below folders that could not be read)" if stats.get("kept") else "")
         ),
     )
 

@@ -1,17 +1,17 @@
 """
 Moves module: moves duplicates out of the way, keeping their relative paths, and puts them back from a
-manifest. Nothing is ever deleted.
+manifest. Nothing is ever deleted. Before anything moves, the destination is checked (a folder, writable, outside
+the collection) and the manifest is written; right before each move the file is checked again (unchanged since it
+was hashed). Each file moves with txtai_imagehash.cli.transfer (never overwriting, no stray copies).
 """
 
-import json
 import os
-import shutil
 import time
 
 from ..files import walk, within
-
-# Manifest format version
-VERSION = 1
+from .destination import DestinationError, check
+from .manifest import VERSION, read, write
+from .transfer import link, partial, same, transfer
 
 
 def plan(groups, target, root=None, names=None):
@@ -34,9 +34,7 @@ def plan(groups, target, root=None, names=None):
     """
 
     target = os.path.abspath(target)
-    paths = [image["path"] for group in groups for image in group["images"] if image.get("path")]
-    if root is None and paths:
-        root = os.path.commonpath([os.path.dirname(os.path.abspath(path)) for path in paths])
+    root = root if root is not None else common(groups)
 
     real = os.path.realpath(root) if root else None
     moves, kept, taken = [], [], set()
@@ -52,7 +50,8 @@ def plan(groups, target, root=None, names=None):
 
             source = os.path.abspath(image["path"])
             if real and not within(os.path.realpath(source), real):
-                kept.append((image, f"its file is outside {root}: only reached through a link, not moved"))
+                how = "only reached through a link, not moved" if within(source, root) else "not moved (dedup --index without FOLDER moves it)"
+                kept.append((image, f"its file is outside {root}: {how}"))
                 continue
 
             # The file first, then its hard links, then its symbolic links, which point at the file's new place
@@ -69,6 +68,21 @@ def plan(groups, target, root=None, names=None):
                 moves.append(entry)
 
     return moves, kept
+
+
+def common(groups):
+    """
+    Common folder of all images in groups: the root that plan() keeps paths relative to by default.
+
+    Args:
+        groups: duplicate groups
+
+    Returns:
+        absolute folder path, or None when no image has a path
+    """
+
+    paths = [image["path"] for group in groups for image in group["images"] if image.get("path")]
+    return os.path.commonpath([os.path.dirname(os.path.abspath(path)) for path in paths]) if paths else None
 
 
 def relative(path, root):
@@ -108,7 +122,7 @@ def free(path, taken=()):
     return candidate
 
 
-def move(groups, target, root=None, index=None):
+def move(groups, target, root=None, index=None, collection=None):
     """
     Moves every non-keeper into target, keeping relative paths, with all its names (see plan()), and writes a
     manifest first, so an interrupted run can still be undone.
@@ -118,39 +132,51 @@ def move(groups, target, root=None, index=None):
         target: folder that receives the duplicates
         root: folder the relative paths start from, see plan()
         index: index path to record in the manifest
+        collection: optional {path: (size, mtime_ns)} of every file of the collection by each of its names (the
+                    index's rows): the target must hold none of them nor be in one of their folders, and a file
+                    moves only if it has the size and mtime recorded here (else only its size at grouping time is
+                    checked)
 
     Returns:
         (manifest path, list of moves done, list of (move, reason) that failed, list of (image, reason) left in
         place)
+
+    Raises:
+        DestinationError: target cannot take the moves; nothing was moved
     """
 
     # The names of every file as the folder has them now, not as the index last saw them
     names = {file.path: file.aliases for file in walk(root)} if root else None
+
+    # The manifest records the root the paths are relative to: undo only puts files back below it
+    folder = os.path.abspath(root) if root is not None else None
+    root = folder or common(groups)
+    collection = collection or {}
+    check(target, folder, root, list(collection) + [image.get("path") for group in groups for image in group["images"]])
+
     moves, kept = plan(groups, target, root, names)
-    os.makedirs(target, exist_ok=True)
-
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    manifest = free(os.path.join(os.path.abspath(target), f"txtai-imagehash-manifest-{stamp}.json"))
-    content = {
-        "version": VERSION,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "target": os.path.abspath(target),
-        "root": root,
-        "index": index,
-        "moves": moves,
-    }
-    write(manifest, content)
-
-    done, failed = [], []
     for entry in moves:
+        # What the file was when it was hashed
+        if "link" not in entry and collection.get(entry["from"], (None, None))[1] is not None:
+            entry["size"], entry["mtime"] = collection[entry["from"]]
+
+    manifest = prepare(target, {"root": root, "index": index, "moves": moves})
+
+    done, failed, placed = [], [], {}
+    for entry in moves:
+        reason = changed(entry)
+        if reason:
+            failed.append((entry, reason))
+            continue
+
         try:
-            os.makedirs(os.path.dirname(entry["to"]), exist_ok=True)
             if "link" in entry:
                 # The link moves too, and names its file's new place (relative, as links in a folder tree usually are)
-                os.symlink(os.path.relpath(entry["file"], os.path.dirname(entry["to"])), entry["to"])
-                os.unlink(entry["from"])
+                link(os.path.relpath(entry["file"], os.path.dirname(entry["to"])), entry["from"], entry["to"])
             else:
-                shutil.move(entry["from"], entry["to"])
+                # A hard link of a file moved already is linked to its new place, also across file systems
+                transfer(entry["from"], entry["to"], placed.get(entry["id"]))
+                placed.setdefault(entry["id"], entry["to"])
             done.append(entry)
         except OSError as error:
             failed.append((entry, error.strerror or str(error)))
@@ -158,45 +184,134 @@ def move(groups, target, root=None, index=None):
     return manifest, done, failed, kept
 
 
+def prepare(target, content):
+    """
+    Creates the destination folder and writes the manifest into it, before anything moves: a folder that cannot be
+    created or written to (read-only, immutable, no space) fails here.
+
+    Args:
+        target: destination folder
+        content: manifest content: root, index and moves
+
+    Returns:
+        manifest path
+
+    Raises:
+        DestinationError: nothing was moved
+    """
+
+    target = os.path.abspath(target)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    try:
+        os.makedirs(target, exist_ok=True)
+        manifest = free(os.path.join(target, f"txtai-imagehash-manifest-{stamp}.json"))
+        write(manifest, {"version": VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "target": target, **content})
+    except OSError as error:
+        raise DestinationError(f"cannot write into --move-to {target}: {error.strerror or error}; nothing was moved") from None
+
+    return manifest
+
+
+def changed(entry):
+    """
+    Checks a file right before it moves: still there, with the size and mtime it had when hashed (or, without
+    those, the size it had when grouped). A symbolic link only needs to be there: it moves after its file.
+
+    Args:
+        entry: planned move
+
+    Returns:
+        reason not to move it, or None
+    """
+
+    if "link" in entry:
+        return None if os.path.islink(entry["from"]) else "the link is gone"
+
+    try:
+        info = os.stat(entry["from"])
+    except OSError as error:
+        return error.strerror or str(error)
+
+    if "mtime" in entry and (info.st_size, info.st_mtime_ns) != (entry["size"], entry["mtime"]):
+        return "changed since it was indexed (size or modification time differs): index it again, then dedup"
+    if "mtime" not in entry and entry.get("bytes") is not None and info.st_size != entry["bytes"]:
+        return "changed since the duplicates were found (size differs): run dedup again"
+
+    return None
+
+
 def undo(manifest):
     """
     Puts every file listed in a manifest back where it was. Files are never overwritten: a move whose original
-    path is taken again is reported and left alone.
+    path is taken again is reported and left alone. Leftovers of an interrupted move across file systems are
+    removed: a partial copy, and a complete copy whose original is still in place (same bytes, or for a link the
+    same text).
 
     Args:
         manifest: manifest path written by move()
 
     Returns:
-        (list of moves restored, list of (move, reason) not restored)
+        (list of moves restored, list of (move, reason) not restored, list of notes); reasons of moves that need
+        nothing start with "already in place"
     """
 
     content = read(manifest)
 
-    restored, problems = [], []
+    restored, problems, notes, placed = [], [], [], {}
     for entry in content["moves"]:
         source, destination = entry["to"], entry["from"]
+
+        stale = partial(source)
+        if os.path.lexists(stale):
+            os.unlink(stale)
+            notes.append(f"removed {stale}, a partial copy left by an interrupted move")
+
         if os.path.lexists(destination):
-            reason = "already in place" if not os.path.lexists(source) else f"{destination} exists, not overwritten"
-            problems.append((entry, reason))
+            if not os.path.lexists(source):
+                problems.append((entry, "already in place"))
+            elif leftover(entry):
+                os.unlink(source)
+                removeempty(os.path.dirname(source), content["target"])
+                problems.append((entry, f"already in place: removed {source}, a leftover copy with the same bytes"))
+            else:
+                problems.append((entry, f"{destination} exists, not overwritten"))
             continue
+
         if not os.path.lexists(source):
             problems.append((entry, f"{source} is missing"))
             continue
 
         try:
-            os.makedirs(os.path.dirname(destination), exist_ok=True)
             if "link" in entry:
                 # A moved link: the original link back, with its own text
-                os.symlink(entry["link"], destination)
-                os.unlink(source)
+                link(entry["link"], source, destination)
             else:
-                shutil.move(source, destination)
+                transfer(source, destination, placed.get(entry.get("id")))
+                placed.setdefault(entry.get("id"), destination)
             restored.append(entry)
             removeempty(os.path.dirname(source), content["target"])
         except OSError as error:
             problems.append((entry, error.strerror or str(error)))
 
-    return restored, problems
+    return restored, problems, notes
+
+
+def leftover(entry):
+    """
+    Checks if the moved copy of an entry is a leftover: its original is back (or still) in place with the same
+    content, as a move killed between copying and removing the original leaves it.
+
+    Args:
+        entry: manifest move
+
+    Returns:
+        True if entry["to"] can go
+    """
+
+    if "link" in entry:
+        return os.path.islink(entry["from"]) and os.readlink(entry["from"]) == entry["link"] and os.path.islink(entry["to"])
+
+    return same(entry["from"], entry["to"])
 
 
 def removeempty(folder, top):
@@ -215,43 +330,3 @@ def removeempty(folder, top):
         except OSError:
             return
         folder = os.path.dirname(folder)
-
-
-def read(manifest):
-    """
-    Reads and validates a manifest.
-
-    Args:
-        manifest: manifest path
-
-    Returns:
-        manifest content
-    """
-
-    try:
-        with open(manifest, encoding="utf-8") as f:
-            content = json.load(f)
-    except OSError as error:
-        raise ValueError(f"{manifest}: cannot read manifest: {error.strerror or error}") from error
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{manifest}: not a txtai-imagehash manifest (not JSON: {error})") from error
-
-    if not isinstance(content, dict) or content.get("version") != VERSION or not isinstance(content.get("moves"), list):
-        raise ValueError(f"{manifest}: not a txtai-imagehash manifest (expected version {VERSION} with a list of moves)")
-
-    return content
-
-
-def write(path, content):
-    """
-    Writes a manifest atomically.
-
-    Args:
-        path: manifest path
-        content: manifest content
-    """
-
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf-8") as f:
-        json.dump(content, f, indent=2)
-    os.replace(temporary, path)

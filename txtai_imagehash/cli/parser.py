@@ -8,7 +8,7 @@ import sys
 
 from importlib import metadata
 
-from ..checks import integer
+from ..checks import SQLINT, integer
 from .errors import USAGE
 
 
@@ -64,7 +64,7 @@ def parser():
     )
     command.add_argument("image", metavar="IMAGE", help="image file to search for")
     command.add_argument("--index", metavar="PATH", required=True, help="index folder built by 'txtai-imagehash index'")
-    command.add_argument("-k", "--limit", type=positive, default=10, metavar="N", help="number of results (default 10)")
+    command.add_argument("-k", "--limit", type=count, default=10, metavar="N", help="number of results (default 10)")
     command.add_argument("--max-distance", type=natural, metavar="D", help="only results at this distance or less")
     command.add_argument(
         "--metric",
@@ -87,7 +87,7 @@ def parser():
     command.add_argument("folder", metavar="FOLDER", nargs="?", help="folder of images (optional with --index)")
     indexoptions(command, required=False)
     command.add_argument(
-        "--threshold", type=natural, metavar="D", help="largest hash distance between duplicates, in bits (default: the index algorithm's, 36 for the combined hash)"
+        "--threshold", type=natural, metavar="D", help="largest hash distance between duplicates, in bits, under the hash length (default: the index algorithm's, 36 for the combined hash)"
     )
     command.add_argument(
         "--keep",
@@ -161,7 +161,9 @@ def indexoptions(command, required):
             "recipe's index of one hash: average, perceptual, difference, wavelet, color or combined"
         ),
     )
-    command.add_argument("--hash-size", type=positive, metavar="N", help="hash size for a new index (default 8)")
+    command.add_argument(
+        "--hash-size", type=positive, metavar="N", help="hash size for a new index (default 8; 2 to 64, combined 2 to 36, wavelet powers of two, color 1 to 16)"
+    )
     command.add_argument(
         "--keypoints",
         action=argparse.BooleanOptionalAction,
@@ -188,6 +190,14 @@ def positive(value):
     return whole(value, 1, f"expected an integer of 1 or more, got {value!r}")
 
 
+def count(value):
+    """
+    argparse type: a number of results, from 1 to SQL's largest integer.
+    """
+
+    return whole(value, 1, f"expected an integer from 1 to {SQLINT}, got {value!r}", SQLINT)
+
+
 def natural(value):
     """
     argparse type: an integer >= 0.
@@ -196,7 +206,7 @@ def natural(value):
     return whole(value, 0, f"expected a whole number of 0 or more, got {value!r}")
 
 
-def whole(value, minimum, message):
+def whole(value, minimum, message, maximum=None):
     """
     Parses a whole number argument and checks it with txtai_imagehash.checks.integer.
 
@@ -204,6 +214,7 @@ def whole(value, minimum, message):
         value: argument string
         minimum: smallest value allowed
         message: error message for a number out of range
+        maximum: largest value allowed, or None
 
     Returns:
         int
@@ -215,7 +226,7 @@ def whole(value, minimum, message):
         raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
 
     try:
-        return integer("value", number, minimum)
+        return integer("value", number, minimum, maximum)
     except ValueError:
         raise argparse.ArgumentTypeError(message) from None
 

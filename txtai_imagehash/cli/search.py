@@ -21,7 +21,7 @@ def run(args):
         exit code
     """
 
-    embeddings, pipeline = open_index(args, create=False)
+    embeddings, pipeline = open_index(args, create=False, write=False)
 
     # pylint: disable=C0415
     from ..images import ImageError

@@ -66,6 +66,10 @@ def dedup(source, threshold=None, keep="pixels", reference=(), workers=1, fast=F
     if not len(images):
         return []
 
+    # Pairs need a threshold under the hash length
+    nbits = 4 * len(images.hashes[0])
+    integer("threshold", threshold, 0, nbits - 1)
+
     # pylint: disable=C0415
     from ..robust import haskeypoints
 

@@ -63,11 +63,11 @@ def pairs(codes, threshold, nbits=64, radius=None):
     hashing by the pigeonhole principle (see blocks()), one sort per table, candidates verified by popcount.
     Codes longer than 64 bits are searched word by word: two codes within threshold bits are within
     threshold // words bits on one of their 64-bit words, so each word is searched at that radius and candidates
-    are verified on all bits.
+    are verified on all bits (see radii(): a word with fewer bits gets a smaller radius, the others make up for it).
 
     Args:
         codes: uint64 array (n, words) from txtai_imagehash.hashing.codec.words()
-        threshold: maximum distance in bits
+        threshold: maximum distance in bits, from 0 to nbits - 1
         nbits: bits per hash
         radius: search radius per word, defaults to threshold // words (exact); a smaller radius finds every pair
                 within radius * words bits and only some of those further apart, at a fraction of the cost
@@ -79,14 +79,19 @@ def pairs(codes, threshold, nbits=64, radius=None):
     count, words = codes.shape
     if count >= 2**32:
         raise ValueError("pairs: at most 2^32 - 1 hashes")
+    if not 0 <= threshold < nbits:
+        raise ValueError(f"pairs: threshold {threshold} must be from 0 to {nbits - 1} for {nbits}-bit hashes")
 
-    radius = threshold // words if radius is None else min(radius, threshold // words)
+    # Bits of each word: 64, the last one holds the rest (right aligned)
+    sizes = [min(64, nbits - 64 * word) if nbits > 64 * word else 64 for word in range(words)]
+    if radius is None:
+        search = radii(threshold, sizes)
+    else:
+        search = [min(radius, threshold // words, bits - 1) for bits in sizes]
     rows = np.arange(count, dtype=np.uint64)
 
     found = []
-    for word in range(words):
-        # Bits of this word: 64, the last one holds the rest (right aligned)
-        bits = min(64, nbits - 64 * word) if nbits > 64 * word else 64
+    for word, (bits, radius) in enumerate(zip(sizes, search)):
         layout = blocks(count, radius, bits)
 
         # Block boundaries over the key bits of the word, counted from the least significant bit
@@ -110,6 +115,31 @@ def pairs(codes, threshold, nbits=64, radius=None):
     found = np.unique(found)
     a, b = (found >> np.uint64(32)).astype(np.int64), (found & np.uint64(0xFFFFFFFF)).astype(np.int64)
     return a, b, popcount(codes, a, b)
+
+
+def radii(threshold, sizes):
+    """
+    Search radius of each word for an exact search: if every word of two codes differed in more than its radius,
+    they would differ in sum(radius + 1) > threshold bits, so a pair within threshold is within radius on some word.
+    Each word gets threshold // words, at most its bits - 1 (a word that short matches every pair), and words with
+    room make up what short words cannot take.
+
+    Args:
+        threshold: maximum distance, less than sum(sizes)
+        sizes: bits of each word
+
+    Returns:
+        list of radii
+    """
+
+    radii = [min(threshold // len(sizes), bits - 1) for bits in sizes]
+    missing = threshold + 1 - sum(radius + 1 for radius in radii)
+    for word, bits in enumerate(sizes):
+        extra = max(min(missing, bits - 1 - radii[word]), 0)
+        radii[word] += extra
+        missing -= extra
+
+    return radii
 
 
 def candidates(ordered, codes, threshold):
