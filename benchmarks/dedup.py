@@ -108,9 +108,9 @@ def build(images, folder):
 
 def camera(count, folder, seed=0):
     """
-    Writes camera-sized JPEG files (4000 x 3000, quality 90): each a different synthetic scene (shapes over smooth
-    noise, benchmarks/keypoints.py) with sensor-like noise; every tenth file also as a phone export (half size,
-    quality 75), the near-duplicates a real folder holds.
+    Writes camera-sized JPEG files (4000 x 3000, quality 90) in worker processes: each a different synthetic scene
+    (shapes over smooth noise, benchmarks/keypoints.py) with sensor-like noise; every tenth file also as a phone export
+    (half size, quality 75), the near-duplicates a real folder holds.
 
     Args:
         count: number of pictures
@@ -122,28 +122,54 @@ def camera(count, folder, seed=0):
     """
 
     # pylint: disable=C0415
-    import numpy as np
+    import multiprocessing
 
-    random = np.random.default_rng(seed)
-    os.makedirs(folder, exist_ok=True)
-
-    truth = {}
-    for x in range(count):
-        name = f"scene{x}"
-        region = synthetic(seed * 100000 + x, 4000, 3000)
-        noise = random.normal(0, 6, (3000, 4000, 1))
-        region = Image.fromarray(np.clip(np.asarray(region, dtype=np.float32) + noise, 0, 255).astype(np.uint8))
-
-        path = os.path.join(folder, f"IMG_{x:05d}.jpg")
-        region.save(path, quality=90)
-        truth[path] = name
-        if x % 10 == 0:
-            export = os.path.join(folder, "exports", f"IMG_{x:05d}.jpg")
-            os.makedirs(os.path.dirname(export), exist_ok=True)
-            region.resize((2000, 1500), Image.Resampling.LANCZOS).save(export, quality=75)
-            truth[export] = name
+    os.makedirs(os.path.join(folder, "exports"), exist_ok=True)
+    with multiprocessing.get_context("fork").Pool(os.cpu_count()) as pool:
+        truth = {}
+        for paths in pool.imap_unordered(scene, [(folder, seed, x) for x in range(count)], chunksize=4):
+            truth.update(paths)
 
     return truth
+
+
+def scene(task):
+    """
+    Writes one camera-sized scene, and its phone export for every tenth scene.
+
+    Args:
+        task: (folder, seed, number)
+
+    Returns:
+        {path: picture name}
+    """
+
+    # pylint: disable=C0415
+    import numpy as np
+
+    folder, seed, x = task
+    random = np.random.default_rng(seed * 100000 + x)
+
+    # Sensor noise: one slice of a noise field shared by all scenes of this process, at a random offset
+    if NOISE.get(seed) is None:
+        NOISE[seed] = np.random.default_rng(seed).normal(0, 6, (3256, 4256, 1)).astype(np.int16)
+    dy, dx = random.integers(0, 256, 2)
+    region = np.asarray(synthetic(seed * 100000 + x, 4000, 3000), dtype=np.int16) + NOISE[seed][dy : dy + 3000, dx : dx + 4000]
+    region = Image.fromarray(np.clip(region, 0, 255).astype(np.uint8))
+
+    name, path = f"scene{x}", os.path.join(folder, f"IMG_{x:05d}.jpg")
+    region.save(path, quality=90)
+    paths = {path: name}
+    if x % 10 == 0:
+        export = os.path.join(folder, "exports", f"IMG_{x:05d}.jpg")
+        region.resize((2000, 1500), Image.Resampling.LANCZOS).save(export, quality=75)
+        paths[export] = name
+
+    return paths
+
+
+# Noise fields of scene(), by seed (one per worker process)
+NOISE = {}
 
 
 def identity(path):

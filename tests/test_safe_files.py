@@ -254,10 +254,11 @@ def test_keypoints_read_paths_safely(hostile):
 
     pytest.importorskip("cv2")
     script = """
-import sys
+import logging, sys
 from txtai import Embeddings
 from txtai_imagehash import ImageHash, config
 from txtai_imagehash.keypoints import keypointconfig
+logging.basicConfig()
 names = sys.argv[1:]
 embeddings = Embeddings(config(graph=keypointconfig(paths=True, exif=False)))
 embeddings.index([(x, {"text": ImageHash()(names[-1]), "path": name}, None) for x, name in enumerate(names)])
