@@ -9,6 +9,7 @@ tests/test_notebook.py runs them the same way and compares their text outputs wi
 
 import os
 import sys
+import tempfile
 import time
 
 from pathlib import Path
@@ -63,7 +64,11 @@ def execute(path, timeout=600):
     # One stream output per cell and name where prints follow each other, no timestamps
     resources = {"metadata": {"path": str(FOLDER)}}
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False, coalesce_streams=True, resources=resources)
-    client.execute(env={**os.environ, **ENVIRONMENT})
+
+    # The temporary folders the notebook makes are removed with the kernel's own
+    with tempfile.TemporaryDirectory(prefix="notebook-") as temporary:
+        client.execute(env={**os.environ, **ENVIRONMENT, "TMPDIR": temporary})
+
     return notebook
 
 
