@@ -8,8 +8,11 @@ import os
 
 import pytest
 
+from PIL import ImageOps
+
 from txtai_imagehash import dedup
 from txtai_imagehash.files import walk
+from txtai_imagehash.keypoints.verify import INLIERS
 from txtai_imagehash.samples import VERSIONS, family, photo
 
 
@@ -30,6 +33,11 @@ def messy(tmp_path_factory, photos):
     for name in ["astronaut", "coffee", "chelsea", "rocket"]:
         for path in family(photos[name], folder / name, name):
             truth[os.path.realpath(path)] = name
+
+    # Mirror images (ORB descriptors are not mirror invariant: keypoints check them on the mirrored picture)
+    for name in ["chelsea", "rocket"]:
+        ImageOps.mirror(photos[name]).save(folder / name / f"{name}-mirrored.jpg", quality=90)
+        truth[os.path.realpath(folder / name / f"{name}-mirrored.jpg")] = name
 
     # Textures: different pictures of the same kind, which must stay apart
     for name in ["brick", "gravel", "grass"]:
@@ -103,6 +111,10 @@ def test_groups(messy, groups):
     # The phone crops are found, as crops of their keeper
     phones = [image for group in groups for image in group["images"] if "-phone-" in image["path"]]
     assert len(phones) == len(set(truth.values())) and all(image["match"] == "crop" and image["share"] < 0.6 for image in phones)
+
+    # Mirror images are found, as flipped copies that keypoints confirm
+    mirrored = [image for group in groups for image in group["images"] if "-mirrored" in image["path"]]
+    assert len(mirrored) == 2 and all(image["match"] == "flipped" and image["inliers"] >= INLIERS for image in mirrored)
 
 
 def test_keepers_are_real_files(messy, groups):

@@ -79,6 +79,7 @@ def dedup(source, threshold=None, keep="pixels", reference=(), workers=1, fast=F
     evidence = Evidence(images, rule)
     evidence.hashes()
     evidence.keypoints(workers, progress)
+    evidence.mirrors()
 
     return groups(images, evidence, keep, [os.path.realpath(folder) for folder in reference])
 

@@ -192,6 +192,34 @@ class Evidence:
             if b in images:
                 self.match(images[a], images[b], inliers, matrix)
 
+    def mirrors(self):
+        """
+        Checks mirrored copies with keypoints: a pair that the hash finds only through a flip (a mirror image, or a
+        rotation of it) and does not settle is compared again with the keypoints of the first image's mirror image,
+        detected from its file, against the second's stored keypoints.
+        """
+
+        stored = self.features()
+        if stored is None:
+            return
+
+        for (x, y), link in self.links.items():
+            if link.kind != FLIPPED or link.distance is None or link.distance > self.rule.threshold or self.accept(x, y, link):
+                continue
+
+            slots = [stored.slot(self.images.indexids[z]) if self.images.indexids[z] is not None else None for z in (x, y)]
+            features = stored.graph.mirrored(self.images.paths[x]) if None not in slots and self.images.paths[x] else None
+            if features is not None:
+                # pylint: disable=C0415
+                from ..keypoints.pairs import compare
+
+                points, codes, width = features
+                inliers, matrix = compare((points, codes), stored.features(slots[1]))
+                if inliers > link.inliers:
+                    # The fit maps mirrored positions: composed with the mirror, it maps x's positions to y's
+                    mirror = np.array([[-1.0, 0.0, width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+                    link.inliers, link.matrix = inliers, (np.vstack([matrix, [0.0, 0.0, 1.0]]) @ mirror)[:2]
+
     def match(self, x, y, inliers, matrix):
         """
         Adds a keypoint match from image x to image y, keeping the fit with the most inliers.

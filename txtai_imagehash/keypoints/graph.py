@@ -190,14 +190,48 @@ class Keypoints(Graph):
             image: PIL image, path, bytes or binary file object
         """
 
+        image = self.read(image)
+        if image is not None:
+            self.append(indexid, *self.detector(self.keep)(image))
+
+    def mirrored(self, image):
+        """
+        Detects the keypoints of an indexed image's mirror image (flipped left to right) as add() detects an indexed
+        image's, to check a mirrored copy against stored keypoints (ORB descriptors are not mirror invariant).
+
+        Args:
+            image: PIL image, path, bytes or binary file object
+
+        Returns:
+            (points, descriptors, width of the frame the points are in), or None when the image cannot be decoded
+        """
+
+        image = self.read(image)
+        if image is None:
+            return None
+
+        detector = self.detector(self.keep)
+        points, codes = detector(image, mirror=True)[1]
+        return points, codes, detector.frame(image.size)[0]
+
+    def read(self, image):
+        """
+        Decodes an image for keypoint detection, as the index reads its images. An image that cannot be decoded is
+        logged and skipped.
+
+        Args:
+            image: PIL image, path, bytes or binary file object
+
+        Returns:
+            PIL image, or None
+        """
+
         try:
             # JPEG files decode at reduced scale: keypoints need SIDE pixels
-            image = decode(draft(image, grey=True, longest=SIDE) or image, self.exif, normalize=True, name=describe(image))
+            return decode(draft(image, grey=True, longest=SIDE) or image, self.exif, normalize=True, name=describe(image))
         except ImageError as error:
             skip(error)
-            return
-
-        self.append(indexid, *self.detector(self.keep)(image))
+            return None
 
     def append(self, indexid, points, codes):
         """
