@@ -12,7 +12,11 @@ from txtai import Embeddings
 
 from txtai_imagehash import ImageError, ImageHash, build, config, documents, hamming
 from txtai_imagehash.duplicates import dedup, tojson
+from txtai_imagehash.duplicates.evidence import FLIPPED, Evidence, Link
 from txtai_imagehash.duplicates.pairs import components, pairs, union
+from txtai_imagehash.duplicates.sources import images
+from txtai_imagehash.keypoints.verify import INLIERS, TURNED, turned
+from txtai_imagehash.verification import Rule
 from txtai_imagehash.hashing.codec import words as encode
 
 
@@ -258,3 +262,26 @@ def test_dedup_threshold_range():
 
     assert not dedup(values, threshold=63)
     assert [len(group["images"]) for group in dedup({"a": values["a"], "c": "fffffffffffffff0"}, threshold=63)] == [2]
+
+
+def test_turned_keypoint_fit_needs_hash_or_more_inliers(photos):
+    """
+    A keypoint fit that turns the picture by a quarter or half turn, between images whose turned hashes are far apart,
+    is accepted only with TURNED inliers (unrelated pictures of similar shapes fit that way with a few); an upright fit
+    needs INLIERS, and a hash that supports the turn is enough.
+    """
+
+    pytest.importorskip("cv2")
+
+    embeddings = build([("coffee", photos["coffee"]), ("camera", photos["camera"])], keypoints=True)
+    values = images(embeddings)
+    evidence = Evidence(values, Rule(values.settings["algorithm"], values.settings["size"], keypoints=True))
+
+    quarter, upright = np.array([[0.0, -1.0, 300.0], [1.0, 0.0, 0.0]]), np.array([[1.0, 0.0, 5.0], [0.0, 1.0, 0.0]])
+    assert turned(quarter) and turned(-upright) and not turned(upright)
+
+    assert not evidence.accept(0, 1, Link(None, inliers=TURNED - 1, matrix=quarter))
+    assert evidence.accept(0, 1, Link(None, inliers=TURNED, matrix=quarter))
+    assert evidence.accept(0, 1, Link(None, inliers=INLIERS, matrix=upright))
+    assert evidence.accept(0, 1, Link(evidence.rule.threshold, FLIPPED, inliers=INLIERS, matrix=quarter))
+    embeddings.close()

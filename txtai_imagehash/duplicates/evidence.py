@@ -10,6 +10,7 @@ import numpy as np
 
 from ..hashing.codec import words
 from ..hashing.variants import PENALTY, ratio
+from ..keypoints.verify import TURNED, turned
 from ..verification import CHECKABLE
 from .pairs import pairs, popcount
 
@@ -280,7 +281,12 @@ class Evidence:
         if distance is not None and (self.flat(x) or self.flat(y)) and not self.identical(x, y):
             distance = None
 
-        return self.rule.accept(distance, link.inliers, self.checkable(x) and self.checkable(y))
+        # A keypoint fit that turns the picture, without a hash that supports it, needs more inliers
+        inliers = link.inliers
+        if link.distance is None and inliers < TURNED and turned(link.matrix):
+            inliers = 0
+
+        return self.rule.accept(distance, inliers, self.checkable(x) and self.checkable(y))
 
     def checkable(self, x):
         """

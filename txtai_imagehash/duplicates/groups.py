@@ -17,6 +17,7 @@ from PIL import Image
 
 
 from ..images import opened
+from ..keypoints.verify import turned
 from .evidence import CROP, FLIPPED, TRIMMED
 from .pairs import union
 from .sources import reference
@@ -190,9 +191,9 @@ def match(images, evidence, x, keeper, link):
 
     if evidence.identical(x, keeper):
         kind = "identical"
-    elif link.kind == FLIPPED and link.distance is not None and (not link.inliers or rotated(link.matrix)):
+    elif link.kind == FLIPPED and link.distance is not None and (not link.inliers or turned(link.matrix)):
         kind = "flipped"
-    elif rotated(link.matrix):
+    elif turned(link.matrix):
         kind = "flipped"
     elif link.kind == TRIMMED and link.distance is not None:
         kind = "border"
@@ -259,24 +260,6 @@ def cut(aspect, target):
         region = [[0.0, top], [1.0, top], [1.0, 1 - top], [0.0, 1 - top]]
 
     return share, [[round(a, 4), round(b, 4)] for a, b in region]
-
-
-def rotated(matrix):
-    """
-    Checks if a keypoint fit turns the image by about 90, 180 or 270 degrees.
-
-    Args:
-        matrix: 2 x 3 affine matrix or None
-
-    Returns:
-        True for a quarter, half or three-quarter turn
-    """
-
-    if matrix is None:
-        return False
-
-    angle = np.degrees(np.arctan2(matrix[1][0], matrix[0][0])) % 360
-    return min(abs(angle - turn) for turn in (90, 180, 270)) < 20
 
 
 def metadata(ids, paths, stored, objects):

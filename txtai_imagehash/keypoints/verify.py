@@ -10,6 +10,11 @@ from .features import SIDE, cv2
 REPROJECTION = 0.01
 INLIERS = 8
 
+# Inliers a fit that turns the picture by a quarter or half turn needs where no flipped or rotated hash of the pair is
+# near: a whole picture turned is found by its turned hash, so such a fit alone is a turned crop, rare in collections,
+# and the fit that unrelated pictures of similar shapes give most often
+TURNED = 3 * INLIERS
+
 # Largest scale between a copy and its original, and largest ratio of the scales along two axes of an affine fit
 SCALE = 8
 SKEW = 2
@@ -65,3 +70,21 @@ def fit(source, target, side=SIDE):
     inliers = inliers.reshape(-1).astype(bool)
     count = min(len(np.unique(source[inliers].round(), axis=0)), len(np.unique(target[inliers].round(), axis=0)))
     return count, matrix if count >= INLIERS else None
+
+
+def turned(matrix):
+    """
+    Checks if an affine fit turns the picture by about a quarter, half or three-quarter turn.
+
+    Args:
+        matrix: 2 x 3 affine matrix or None
+
+    Returns:
+        True for a quarter, half or three-quarter turn
+    """
+
+    if matrix is None:
+        return False
+
+    angle = np.degrees(np.arctan2(matrix[1][0], matrix[0][0])) % 360
+    return min(abs(angle - turn) for turn in (90, 180, 270)) < 20
