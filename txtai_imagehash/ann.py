@@ -3,6 +3,7 @@ ANN module: an exact Hamming nearest-neighbor index for binary hash vectors, sub
 """
 
 from itertools import combinations
+from math import comb
 
 import faiss
 import numpy as np
@@ -19,11 +20,12 @@ RADIUS = 2
 class HammingIndex(ANN):
     """
     Exact k-nearest-neighbor search by Hamming distance over binary vectors (`quantize: 1`), using multi-index
-    hashing (Norouzi et al.): codes are split into m blocks of 16 bits, each block has a bucket table, and a query
-    probes the buckets within radius s of its own blocks for s = 0, 1, 2. By the pigeonhole principle, after
-    radius s every code within m * (s + 1) - 1 bits of the query has been seen, so the search stops as soon as
-    the k best verified candidates are within that bound. Otherwise it falls back to a full popcount scan, so
-    results are always exact (the same as faiss BFlat, ties aside).
+    hashing (Norouzi et al.): codes are split into m blocks of 16 bits (see layout()), each block has a bucket
+    table, and a query probes the buckets around its own blocks one block at a time, radius 0 of each block, then
+    radius 1, then radius 2 (see radii()). By the pigeonhole principle, after the probe of block x at radius s
+    every code within m * s + x bits of the query has been seen, so the search stops as soon as the k best
+    verified candidates are within that bound. Otherwise it falls back to a full popcount scan, so results are
+    always exact (the same as faiss BFlat, ties aside).
 
     A near-duplicate query (nearest hash a few bits away) touches a few dozen codes instead of all of them.
 
@@ -39,7 +41,7 @@ class HammingIndex(ANN):
         if config.get("quantize") != 1:
             raise ValueError("HammingIndex indexes binary vectors: set quantize: 1")
 
-        self.deleted, self.tables = None, None
+        self.deleted, self.tables, self.blocks = None, None, None
 
     def load(self, path):
         with open(path, "rb") as handle:
@@ -81,37 +83,29 @@ class HammingIndex(ANN):
 
     def build(self):
         """
-        Builds one bucket table per block: rows sorted by block value and the start of each value's bucket.
+        Builds one bucket table per block (see layout()): rows sorted by block value and the start of each value's
+        bucket.
         """
+
+        codes = towords(self.backend)
+        self.blocks = layout(8 * self.backend.shape[1], 64 // BLOCK)
+
+        # Row numbers as int32 while they fit: half the memory of int64 at 10M rows
+        dtype = np.int32 if codes.shape[0] < 2**31 else np.int64
 
         self.tables = []
-        for start in range(0, self.backend.shape[1], BLOCK // 8):
-            values = self.values(self.backend[:, start : start + BLOCK // 8])
-            size = 1 << (8 * min(BLOCK // 8, self.backend.shape[1] - start))
-            order = np.argsort(values, kind="stable").astype(np.int64)
-            offsets = np.zeros(size + 1, dtype=np.int64)
-            np.cumsum(np.bincount(values, minlength=size), out=offsets[1:])
-            self.tables.append((start, size.bit_length() - 1, order, offsets))
-
-    def values(self, blocks):
-        """
-        Integer values of byte blocks (big endian).
-
-        Args:
-            blocks: uint8 array (n, bytes)
-
-        Returns:
-            int64 array
-        """
-
-        values = np.zeros(blocks.shape[0], dtype=np.int64)
-        for column in range(blocks.shape[1]):
-            values = (values << 8) | blocks[:, column]
-        return values
+        for x, (_, _, width) in enumerate(self.blocks):
+            values = split(codes, [self.blocks[x]])[:, 0]
+            order = np.argsort(values, kind="stable").astype(dtype)
+            offsets = np.zeros((1 << width) + 1, dtype=np.int64)
+            np.cumsum(np.bincount(values, minlength=1 << width), out=offsets[1:])
+            self.tables.append((order, offsets))
 
     def query(self, query, limit):
         """
-        Exact k-nearest-neighbor search for one query.
+        Exact k-nearest-neighbor search for one query. Probes one block at a time in the order of radii(): after
+        each probe every code within the current bound has been seen, so the search stops as soon as limit
+        verified codes are within it.
 
         Args:
             query: uint8 array of packed bits
@@ -125,23 +119,22 @@ class HammingIndex(ANN):
         if limit <= 0:
             return []
 
-        seen = np.zeros(0, dtype=np.int64)
-        for radius in range(self.setting("radius", RADIUS) + 1):
-            # Rows in buckets at exactly this radius from each query block
-            rows = []
-            for start, bits, order, offsets in self.tables:
-                value = int(self.values(query[None, start : start + bits // 8])[0])
-                keys = value ^ masks(bits, radius)
-                rows.append(gather(order, offsets, keys))
-
-            seen = np.union1d(seen, np.concatenate(rows))
-            candidates = seen[~self.deleted[seen]]
+        values = split(towords(query[None]), self.blocks)[0]
+        count, rows, distances = len(self.tables), [], []
+        for bound in range(count * (self.setting("radius", RADIUS) + 1)):
+            # Rows in the buckets at exactly radius bound // count from the query's block bound % count
+            block, radius = bound % count, bound // count
+            order, offsets = self.tables[block]
+            found = gather(order, offsets, values[block] ^ masks(self.blocks[block][2], radius))
+            found = found[~self.deleted[found]]
+            rows.append(found)
+            distances.append(self.distances(query, found))
 
             # Every code within bound bits has now been seen
-            bound = len(self.tables) * (radius + 1) - 1
-            distances = self.distances(query, candidates)
-            if np.count_nonzero(distances <= bound) >= limit:
-                return self.results(candidates, distances, limit)
+            close = np.concatenate(rows)[np.concatenate(distances) <= bound]
+            if close.size >= limit and np.unique(close).size >= limit:
+                rows, first = np.unique(np.concatenate(rows), return_index=True)
+                return self.results(rows, np.concatenate(distances)[first], limit)
 
         # Far queries: full popcount scan (faiss's SIMD Hamming k-NN), fetching extra rows to skip deleted ones
         deleted = int(self.deleted.sum())
@@ -184,6 +177,124 @@ class HammingIndex(ANN):
         order = np.lexsort((rows, distances))[:limit]
         scores = np.clip(1.0 - distances[order] / (self.config["dimensions"] * 8), 0.0, 1.0)
         return list(zip(rows[order].tolist(), scores.tolist()))
+
+
+def layout(nbits, perword=4):
+    """
+    Splits hashes into blocks for multi-index hashing. Hashes are rows of 64-bit words as
+    txtai_imagehash.hashing.codec.words() encodes them (the last word right aligned); each word is split into
+    perword blocks of nearly equal width, most significant bits first. The embedded index, the PostgreSQL index
+    and the PostgreSQL dedup all split hashes with this function.
+
+    Args:
+        nbits: bits per hash (a multiple of 64 or the width of the last, right aligned word)
+        perword: blocks per 64-bit word
+
+    Returns:
+        list of (word, shift, width): block value = (words[word] >> shift) & (2**width - 1)
+    """
+
+    blocks = []
+    for word in range(-(-nbits // 64)):
+        length = min(64, nbits - 64 * word)
+        edges = np.linspace(0, length, min(perword, length) + 1).round().astype(int).tolist()
+        blocks.extend((word, length - end, end - start) for start, end in zip(edges[:-1], edges[1:]))
+
+    return blocks
+
+
+def split(codes, blocks):
+    """
+    Block values of hashes.
+
+    Args:
+        codes: uint64 array (n, words)
+        blocks: layout() output
+
+    Returns:
+        int64 array (n, len(blocks))
+    """
+
+    values = np.empty((codes.shape[0], len(blocks)), dtype=np.int64)
+    for x, (word, shift, width) in enumerate(blocks):
+        values[:, x] = ((codes[:, word] >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.int64)
+
+    return values
+
+
+def towords(packed):
+    """
+    Converts packed bit vectors (txtai's binary vectors: uint8, most significant bit first) into rows of 64-bit
+    words, the last word right aligned as in txtai_imagehash.hashing.codec.words().
+
+    Args:
+        packed: uint8 array (n, bytes)
+
+    Returns:
+        uint64 array (n, words)
+    """
+
+    count, size = packed.shape
+    full = size - size % 8
+    padded = np.zeros((count, -(-size // 8) * 8), dtype=np.uint8)
+    padded[:, :full] = packed[:, :full]
+    padded[:, padded.shape[1] - (size - full) :] = packed[:, full:]
+    return padded.view(">u8").astype(np.uint64)
+
+
+def radii(count, radius):
+    """
+    Per-block search radii of a multi-index hashing query within radius bits (the generalized pigeonhole
+    principle): two hashes within radius bits, split into count blocks, are within radius // count bits on one
+    of the first radius % count + 1 blocks or within radius // count - 1 bits on one of the others, so block x is
+    searched within (radius - x) // count bits. A block with radius -1 is not searched.
+
+    Searching the blocks one at a time in the order (radius 0 of each block, then radius 1 of each, ...), after
+    the probe of block x at radius s every hash within count * s + x bits has been seen.
+
+    Args:
+        count: number of blocks
+        radius: query radius in bits
+
+    Returns:
+        list of per-block radii
+    """
+
+    return [(radius - x) // count if x <= radius else -1 for x in range(count)]
+
+
+def variants(value, width, radius):
+    """
+    All block values within radius bits of value.
+
+    Args:
+        value: block value
+        width: block width in bits
+        radius: radius in bits, -1 for none
+
+    Returns:
+        int64 array
+    """
+
+    if radius < 0:
+        return np.zeros(0, dtype=np.int64)
+
+    return np.concatenate([value ^ masks(width, x) for x in range(radius + 1)])
+
+
+def keys(widths, radius):
+    """
+    Number of block values a query within radius bits probes.
+
+    Args:
+        widths: block widths
+        radius: query radius
+
+    Returns:
+        number of block values
+    """
+
+    return sum(sum(comb(width, x) for x in range(s + 1)) for width, s in zip(widths, radii(len(widths), radius)))
 
 
 MASKS = {}
