@@ -1,5 +1,7 @@
 """
-ANN module: an exact Hamming nearest-neighbor index for binary hash vectors, sublinear for near-duplicate queries.
+ANN module: an exact Hamming nearest-neighbor index for binary hash vectors, sublinear for near-duplicate queries,
+and the multi-index hashing helpers that it, the PostgreSQL index (txtai_imagehash.postgres) and the pair finders of
+dedup share: block layout, per-block radii, block value variants, the equal-key table layout.
 """
 
 from itertools import combinations
@@ -295,6 +297,37 @@ def keys(widths, radius):
     """
 
     return sum(sum(comb(width, x) for x in range(s + 1)) for width, s in zip(widths, radii(len(widths), radius)))
+
+
+def pigeonhole(count, threshold, bits, keybits):
+    """
+    Chooses the block layout for finding all pairs within threshold bits by equal keys (txtai_imagehash.duplicates.pairs
+    in numpy, txtai_imagehash.postgres.pairs in SQL): bits are split into blocks, and two hashes within threshold bits
+    differ in at most threshold blocks, so at least blocks - threshold blocks are equal. Every choice of that many
+    blocks is one table (one sort or hash join). More blocks mean more tables with fewer candidates each.
+
+    Args:
+        count: number of hashes
+        threshold: maximum distance
+        bits: bits available for keys (at most 64)
+        keybits: largest key in bits
+
+    Returns:
+        number of blocks
+    """
+
+    best, cost = None, None
+    for blocks in range(threshold + 1, min(bits, threshold + 24) + 1):
+        match = blocks - threshold
+        tables = comb(blocks, match)
+        width = min(bits * match / blocks, keybits)
+
+        # Cost model: a sort per table plus candidate pairs to verify (expected for uniform hashes)
+        estimate = tables * (count + 3 * count * count / 2 ** (width + 1))
+        if cost is None or estimate < cost:
+            best, cost = blocks, estimate
+
+    return best
 
 
 MASKS = {}

@@ -4,9 +4,11 @@ pigeonhole principle), and the connected components they link.
 """
 
 from itertools import combinations
-from math import comb
 
 import numpy as np
+
+from ..ann import pigeonhole
+from ..hashing.codec import words
 
 # Largest key packed next to a 32-bit row number in one uint64 sort key
 KEYBITS = 32
@@ -28,39 +30,10 @@ def popcount(codes, a, b):
     return np.bitwise_count(codes[a] ^ codes[b]).sum(axis=1, dtype=np.int64)
 
 
-def blocks(count, threshold, bits):
-    """
-    Chooses the block layout for pigeonhole candidate search: bits are split into blocks, and two hashes within
-    threshold bits differ in at most threshold blocks, so at least blocks - threshold blocks are equal. Every
-    choice of that many blocks is one table (one sort). More blocks mean more tables with fewer candidates each.
-
-    Args:
-        count: number of hashes
-        threshold: maximum distance
-        bits: bits available for keys (at most 64)
-
-    Returns:
-        number of blocks
-    """
-
-    best, cost = None, None
-    for blocks in range(threshold + 1, min(bits, threshold + 24) + 1):
-        match = blocks - threshold
-        tables = comb(blocks, match)
-        keybits = min(bits * match / blocks, KEYBITS)
-
-        # Cost model: a sort per table plus candidate pairs to verify (expected for uniform hashes)
-        estimate = tables * (count + 3 * count * count / 2 ** (keybits + 1))
-        if cost is None or estimate < cost:
-            best, cost = blocks, estimate
-
-    return best
-
-
 def pairs(codes, threshold, nbits=64, radius=None):
     """
     Finds all pairs of rows within threshold bits of each other, without comparing all pairs: multi-index
-    hashing by the pigeonhole principle (see blocks()), one sort per table, candidates verified by popcount.
+    hashing by the pigeonhole principle (see txtai_imagehash.ann.pigeonhole()), one sort per table, candidates verified by popcount.
     Codes longer than 64 bits are searched word by word: two codes within threshold bits are within
     threshold // words bits on one of their 64-bit words, so each word is searched at that radius and candidates
     are verified on all bits (see radii(): a word with fewer bits gets a smaller radius, the others make up for it).
@@ -92,7 +65,7 @@ def pairs(codes, threshold, nbits=64, radius=None):
 
     found = []
     for word, (bits, radius) in enumerate(zip(sizes, search)):
-        layout = blocks(count, radius, bits)
+        layout = pigeonhole(count, radius, bits, KEYBITS)
 
         # Block boundaries over the key bits of the word, counted from the least significant bit
         bounds = np.linspace(0, bits, layout + 1).round().astype(int)
@@ -171,6 +144,33 @@ def candidates(ordered, codes, threshold):
         offset += 1
 
     return np.concatenate(output) if output else np.empty(0, dtype=np.uint64)
+
+
+def locate(codes, found):
+    """
+    Rows of codes of the hash pairs found by a finder (an index in PostgreSQL finds its pairs in the database, see
+    txtai_imagehash.postgres.pairs). Pairs with a hash that is not among codes (rows dedup does not read) are dropped.
+
+    Args:
+        codes: uint64 array (n, words) of distinct hashes
+        found: list of (hex hash, hex hash, distance)
+
+    Returns:
+        (a, b) int arrays of row numbers
+    """
+
+    rows = {code.tobytes(): x for x, code in enumerate(codes)}
+    a, b = [], []
+    if found:
+        left, _ = words([x for x, _, _ in found])
+        right, _ = words([y for _, y, _ in found])
+        for x, y in zip(left, right):
+            x, y = rows.get(x.tobytes()), rows.get(y.tobytes())
+            if x is not None and y is not None:
+                a.append(x)
+                b.append(y)
+
+    return np.array(a, dtype=np.int64), np.array(b, dtype=np.int64)
 
 
 def components(codes, threshold, nbits=64):

@@ -1,0 +1,330 @@
+"""
+Blocks module: exact Hamming search inside PostgreSQL by multi-index hashing.
+
+Every row of an index whose `text` is a hex hash of the index's length has a row in the `hashes` table: its index
+id, the hash as native bits (`bit varying`, 4 bits per hex digit) and the integer values of its blocks, split as
+txtai_imagehash.ann.layout() splits them (3 blocks of 21-22 bits per 64-bit word). Each block has a B-tree index
+that includes the index id and the bits, so a query reads index entries only. The content database
+(txtai_imagehash.postgres.PostgreSQL) keeps the table in step with its rows on insert, upsert, delete and reindex.
+
+A query within r bits reads, from each block index, the rows whose block value is within txtai_imagehash.ann.radii()
+bits of the query's block (block values enumerated, one index probe each) and verifies them with
+`bit_count(bits # query)`, built-in C. By the pigeonhole principle every row within r bits is among them, so the
+answer is exact. When a radius needs more block values than MAXKEYS, a scan of the compact hashes table is cheaper
+and is used instead (still exact).
+"""
+
+import json
+import logging
+
+from sqlalchemy import text as textsql
+
+from ..ann import keys, layout, radii, split, variants
+from ..hashing.codec import ishex, words
+
+logger = logging.getLogger(__name__)
+
+# Table of the hash bits and blocks, in the schema of the index
+TABLE = "hashes"
+
+# Blocks per 64-bit word: 21-22 bits per block. Multi-index hashing is fastest with about log2(rows) bits per block
+# (Norouzi et al.), so this layout suits 1M to 100M rows.
+PERWORD = 3
+
+# Most block values a query probes: beyond, a scan of the hashes table is cheaper (see benchmarks/postgres.py)
+MAXKEYS = 20000
+
+# Block values of the first probe of a nearest-neighbor query without a radius
+FIRSTKEYS = 1000
+
+# Rows per statement when the table is filled from existing sections
+CHUNK = 10000
+
+
+class Blocks:
+    """
+    The hashes table of the current schema of a connection.
+    """
+
+    def __init__(self, connection, digits, perword=PERWORD):
+        """
+        Creates a Blocks instance.
+
+        Args:
+            connection: SQLAlchemy connection or session, search_path set to the index's schema
+            digits: hex digits of the index's hashes
+            perword: blocks per 64-bit word
+        """
+
+        self.connection = connection
+        self.digits, self.perword = digits, perword
+        self.layout = layout(4 * digits, perword)
+
+        # Largest radius within a budget of block values, by budget
+        self.radii = {}
+
+    @staticmethod
+    def describe(connection):
+        """
+        Reads the layout of the hashes table in the current schema.
+
+        Args:
+            connection: SQLAlchemy connection or session
+
+        Returns:
+            {"digits": hex digits, "perword": blocks per word}, or None if there is no table
+        """
+
+        comment = connection.execute(
+            textsql("SELECT to_regclass(:table) IS NOT NULL, obj_description(to_regclass(:table), 'pg_class')"), {"table": TABLE}
+        ).first()
+        if not comment[0]:
+            return None
+
+        return json.loads(comment[1]) if comment[1] else {}
+
+    def create(self):
+        """
+        Creates the hashes table with an index per block, or empties it when it exists with the same layout
+        (a table of another layout is dropped first).
+        """
+
+        stored = Blocks.describe(self.connection)
+        if stored == self.settings():
+            self.connection.execute(textsql(f"DELETE FROM {TABLE}"))
+            return
+
+        if stored is not None:
+            self.connection.execute(textsql(f"DROP TABLE {TABLE}"))
+
+        columns = ", ".join(f"b{x} integer NOT NULL" for x in range(len(self.layout)))
+        self.connection.execute(textsql(f"CREATE TABLE {TABLE} (indexid integer PRIMARY KEY, bits bit varying NOT NULL, {columns})"))
+        for x in range(len(self.layout)):
+            self.connection.execute(textsql(f"CREATE INDEX {TABLE}_b{x} ON {TABLE} (b{x}) INCLUDE (indexid, bits)"))
+
+        self.connection.execute(textsql(f"COMMENT ON TABLE {TABLE} IS '{json.dumps(self.settings())}'"))
+
+    def settings(self):
+        """
+        Layout settings stored with the table.
+
+        Returns:
+            dict
+        """
+
+        return {"digits": self.digits, "perword": self.perword}
+
+    def insert(self, indexids, texts):
+        """
+        Adds the hashes of rows. Rows whose text is not a hex hash of the index's length have no hash row (vector
+        search, near() and dedup skip them, as they skip a row without a hash).
+
+        Args:
+            indexids: index ids of the rows
+            texts: their text
+        """
+
+        rows = [(indexid, text) for indexid, text in zip(indexids, texts) if self.ishash(text)]
+        if len(rows) < len(indexids):
+            logger.warning("%d rows have no %d-digit hex hash in their text: not searchable by hash blocks", len(indexids) - len(rows), self.digits)
+
+        if not rows:
+            return
+
+        indexids, texts = zip(*rows)
+        values = split(words(texts)[0], self.layout)
+
+        names = [f"b{x}" for x in range(len(self.layout))]
+        parameters = {"indexid": list(indexids), "text": list(texts), **{name: values[:, x].tolist() for x, name in enumerate(names)}}
+        arrays = ", ".join(f"CAST(:{name} AS integer[])" for name in names)
+        self.connection.execute(
+            textsql(
+                f"INSERT INTO {TABLE} (indexid, bits, {', '.join(names)}) "
+                f"SELECT i, CAST('x' || t AS bit varying), {', '.join(names)} "
+                f"FROM unnest(CAST(:indexid AS integer[]), CAST(:text AS text[]), {arrays}) AS u(i, t, {', '.join(names)})"
+            ),
+            parameters,
+        )
+
+    def fill(self):
+        """
+        Adds the hashes of every row of the sections table (an index created before this table existed).
+        """
+
+        last = -1
+        while True:
+            rows = self.connection.execute(
+                textsql("SELECT indexid, text FROM sections WHERE indexid > :last ORDER BY indexid LIMIT :limit"), {"last": last, "limit": CHUNK}
+            ).all()
+            if not rows:
+                return
+
+            self.insert([indexid for indexid, _ in rows], [text for _, text in rows])
+            last = rows[-1][0]
+
+    def delete(self):
+        """
+        Deletes the hashes of the rows whose ids are in the database's batch table (txtai's delete batch).
+        """
+
+        self.connection.execute(textsql(f"DELETE FROM {TABLE} WHERE indexid IN (SELECT indexid FROM sections WHERE id IN (SELECT id FROM batch))"))
+
+    def count(self):
+        """
+        Number of hash rows.
+
+        Returns:
+            count
+        """
+
+        return self.connection.execute(textsql(f"SELECT count(*) FROM {TABLE}")).scalar()
+
+    def ishash(self, value):
+        """
+        Checks if value is a hex hash of this index's length.
+
+        Args:
+            value: text
+
+        Returns:
+            True if value is a hash
+        """
+
+        return isinstance(value, str) and len(value) == self.digits and ishex(value)
+
+    def check(self, value):
+        """
+        Checks a query hash.
+
+        Args:
+            value: hex hash
+
+        Returns:
+            value
+        """
+
+        if not self.ishash(value):
+            raise ValueError(f"Invalid hash {value!r}: this index holds {4 * self.digits}-bit hashes ({self.digits} hex digits)")
+
+        return value
+
+    def keys(self, radius):
+        """
+        Number of block values a query within radius probes.
+
+        Args:
+            radius: radius in bits
+
+        Returns:
+            number of block values
+        """
+
+        return keys([width for _, _, width in self.layout], radius)
+
+    def within(self, value, radius, prefix="q"):
+        """
+        SQL for the rows within radius bits of a hash: (indexid, distance), each row once.
+
+        Args:
+            value: hex hash
+            radius: radius in bits
+            prefix: bind parameter name prefix
+
+        Returns:
+            (sql, parameters)
+        """
+
+        value = self.check(value)
+        distance = f"bit_count(bits # CAST('x' || :{prefix} AS bit varying))"
+        parameters = {prefix: value, f"{prefix}r": int(radius)}
+
+        # Scan when multi-index hashing would probe too many block values
+        if self.keys(radius) > MAXKEYS:
+            return f"SELECT indexid, {distance} AS distance FROM {TABLE} WHERE {distance} <= :{prefix}r", parameters
+
+        branches = []
+        values = split(words([value])[0], self.layout)[0]
+        for x, ((_, _, width), block) in enumerate(zip(self.layout, radii(len(self.layout), radius))):
+            if block >= 0:
+                parameters[f"{prefix}k{x}"] = variants(int(values[x]), width, block).tolist()
+                branches.append(
+                    f"SELECT indexid, {distance} AS distance FROM {TABLE} "
+                    f"WHERE b{x} = ANY(CAST(:{prefix}k{x} AS integer[])) AND {distance} <= :{prefix}r"
+                )
+
+        return " UNION ".join(branches), parameters
+
+    def search(self, value, limit, maxdistance=None):
+        """
+        Exact nearest rows of a hash: the limit nearest rows, ties by index id, only those within maxdistance
+        bits when set. Without maxdistance, the rows within a small radius are read first (FIRSTKEYS block values,
+        then MAXKEYS); if fewer than limit rows are there, the hashes table is scanned.
+
+        Args:
+            value: hex hash
+            limit: number of rows
+            maxdistance: largest distance returned, None for no limit
+
+        Returns:
+            list of (indexid, distance), nearest first
+        """
+
+        value = self.check(value)
+
+        # Radii to try: largest radius within each budget of block values
+        if maxdistance is not None:
+            steps = [int(maxdistance)]
+        else:
+            steps = sorted({self.largest(budget) for budget in (FIRSTKEYS, MAXKEYS)})
+
+        for radius in steps:
+            sql, parameters = self.within(value, radius)
+            sql = f"SELECT indexid, distance FROM ({sql}) rows ORDER BY distance, indexid LIMIT :limit"
+            rows = self.run(sql, {**parameters, "limit": limit}, self.keys(radius) <= MAXKEYS)
+            if maxdistance is not None or len(rows) >= limit:
+                return rows
+
+        # Nearest rows beyond every cheap radius: scan
+        distance = "bit_count(bits # CAST('x' || :q AS bit varying))"
+        return self.run(f"SELECT indexid, {distance} AS distance FROM {TABLE} ORDER BY distance, indexid LIMIT :limit", {"q": value, "limit": limit})
+
+    def largest(self, budget):
+        """
+        Largest radius whose query probes at most budget block values.
+
+        Args:
+            budget: block values
+
+        Returns:
+            radius in bits
+        """
+
+        if budget not in self.radii:
+            radius = 0
+            while radius < 4 * self.digits and self.keys(radius + 1) <= budget:
+                radius += 1
+            self.radii[budget] = radius
+
+        return self.radii[budget]
+
+    def run(self, sql, parameters, serial=False):
+        """
+        Runs a query, optionally without parallel workers: a few index probes finish before workers would start.
+
+        Args:
+            sql: query
+            parameters: bind parameters
+            serial: run without parallel workers
+
+        Returns:
+            list of (indexid, distance)
+        """
+
+        if not serial:
+            return [(indexid, int(distance)) for indexid, distance in self.connection.execute(textsql(sql), parameters)]
+
+        self.connection.execute(textsql("SELECT set_config('max_parallel_workers_per_gather', '0', true)"))
+        try:
+            return [(indexid, int(distance)) for indexid, distance in self.connection.execute(textsql(sql), parameters)]
+        finally:
+            self.connection.execute(textsql("SET LOCAL max_parallel_workers_per_gather TO DEFAULT"))
