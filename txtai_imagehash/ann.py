@@ -296,7 +296,7 @@ def keys(widths, radius):
         number of block values
     """
 
-    return sum(sum(comb(width, x) for x in range(s + 1)) for width, s in zip(widths, radii(len(widths), radius)))
+    return sum(sum(comb(width, x) for x in range(min(s, width) + 1)) for width, s in zip(widths, radii(len(widths), radius)))
 
 
 def pigeonhole(count, threshold, bits, keybits):

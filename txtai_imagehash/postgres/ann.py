@@ -69,19 +69,33 @@ class HammingIndex(ANN):
         # The content database deleted the hashes of these rows with the rows
         pass
 
-    def search(self, queries, limit):
-        blocks, maxdistance = self.blocks(), self.setting("maxdistance")
-        if maxdistance is not None:
-            maxdistance = integer("hamming maxdistance", maxdistance, 0)
+    def search(self, queries, limit, maxdistance=None):
+        """
+        Searches the nearest rows of queries.
+
+        Args:
+            queries: uint8 array of packed hash bits, one row per query
+            limit: rows per query
+            maxdistance: largest distance returned: an int, one int per query, or None for the `maxdistance` setting
+
+        Returns:
+            list of [(index id, score)] per query
+        """
+
+        blocks = self.blocks()
+        if maxdistance is None:
+            maxdistance = integer("hamming maxdistance", self.setting("maxdistance"), 0)
+
+        maxdistance = maxdistance if isinstance(maxdistance, (list, tuple)) else [maxdistance] * len(queries)
 
         if not self.length:
             values = settings(self.config)
             self.length = nbits(values["algorithm"], values["size"])
 
         size, results = self.config["dimensions"] * 8, []
-        for query in np.asarray(queries, dtype=np.uint8):
+        for query, bound in zip(np.asarray(queries, dtype=np.uint8), maxdistance):
             value = tohex(np.unpackbits(query)[: self.length])
-            rows = blocks.search(value, limit, maxdistance)
+            rows = blocks.search(value, limit, bound)
             results.append([(indexid, min(max(0.0, 1.0 - distance / size), 1.0)) for indexid, distance in rows])
 
         return results

@@ -270,6 +270,8 @@ class Blocks:
         """
 
         value = self.check(value)
+        if maxdistance is not None and maxdistance < 0:
+            return []
 
         # Radii to try: largest radius within each budget of block values
         if maxdistance is not None:

@@ -95,7 +95,10 @@ class PostgreSQL(Client):
         # Hash blocks table: created (and filled, for an index created before it existed) once. Also commits.
         self.blocks = self.hashes()
 
-        # The ANN of this index finds this database by its settings
+    def configure(self, config):
+        super().configure(config)
+
+        # The ANN of this index finds this database by its settings (on creation, and after reindex)
         OPEN[id(self.config.setdefault("postgres", {}))] = self
 
     def hashes(self):

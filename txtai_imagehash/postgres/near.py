@@ -4,7 +4,8 @@ blocks.
 
     embeddings.search("select id, path from txtai where near(text, :hash, 6)", 10, parameters={"hash": value})
 
-is true for the rows whose hash is within radius bits of hash. The content database rewrites each
+is true for the rows whose hash is within radius bits of hash; bound to lists, hash and radius ask for the rows within
+the radius of any of the hashes (one radius per hash, or one for all). The content database rewrites each
 `near(text, <:parameter or 'literal'>, <:parameter or integer>)` of a query into `s.indexid IN (<rows within radius,
 found by multi-index hashing>)`, which PostgreSQL runs as a semi-join on a few index probes. Any other use of near()
 (another column, a computed radius) runs the SQL function of the same name (txtai_imagehash.postgres.functions),
@@ -38,19 +39,29 @@ def rewrite(blocks, query, parameters=None):
 
     def lookup(match):
         nonlocal count
-        value, radius = (resolve(token, parameters) for token in match.groups())
+        values, radii = (resolve(token, parameters) for token in match.groups())
+        values = list(values) if isinstance(values, (list, tuple)) else [values]
+        radii = list(radii) if isinstance(radii, (list, tuple)) else [radii] * len(values)
+        if len(radii) != len(values):
+            raise ValueError(f"near(): {len(values)} hashes and {len(radii)} radii")
 
-        try:
-            radius = int(radius)
-        except (TypeError, ValueError):
-            raise ValueError(f"near(): radius must be an integer, got {radius!r}") from None
+        branches = []
+        for value, radius in zip(values, radii):
+            try:
+                radius = int(radius)
+            except (TypeError, ValueError):
+                raise ValueError(f"near(): radius must be an integer, got {radius!r}") from None
 
-        prefix = f"imagehash_near{count}_"
-        count += 1
+            prefix = f"imagehash_near{count}_"
+            count += 1
 
-        sql, bound = blocks.within(value, radius, prefix)
-        parameters.update(bound)
-        return f"s.indexid IN (SELECT indexid FROM ({sql}) AS {prefix}rows)"
+            # A negative radius matches no row
+            if radius >= 0:
+                sql, bound = blocks.within(value, radius, prefix)
+                parameters.update(bound)
+                branches.append(f"SELECT indexid FROM ({sql}) AS {prefix}rows")
+
+        return f"s.indexid IN ({' UNION ALL '.join(branches) if branches else 'SELECT NULL::integer WHERE false'})"
 
     query = NEAR.sub(lookup, query)
     return (query, parameters) if parameters else (query,)
