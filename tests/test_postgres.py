@@ -354,8 +354,8 @@ def test_sql_script():
     """
 
     script = postgres.sql()
-    assert script.count("CREATE OR REPLACE FUNCTION") == 3
-    assert all(functions.body(sql) in script for sql in (functions.DISTANCE, functions.HAMMING, functions.NEAR))
+    assert script.count("CREATE OR REPLACE FUNCTION") == 4
+    assert all(functions.body(sql) in script for sql in functions.FUNCTIONS.values())
 
 
 def normalize(value):

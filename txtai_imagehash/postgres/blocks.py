@@ -223,7 +223,8 @@ class Blocks:
 
     def within(self, value, radius, prefix="q"):
         """
-        SQL for the rows within radius bits of a hash: (indexid, distance), each row once.
+        SQL for the rows within radius bits of a hash: (indexid, distance), each row once. Index probes run without
+        parallel workers (see imagehash_distance in txtai_imagehash.postgres.functions), a scan with them.
 
         Args:
             value: hex hash
@@ -235,14 +236,15 @@ class Blocks:
         """
 
         value = self.check(value)
-        distance = f"bit_count(bits # CAST('x' || :{prefix} AS bit varying))"
         parameters = {prefix: value, f"{prefix}r": int(radius)}
 
         # Scan when multi-index hashing would probe too many block values
         if self.keys(radius) > MAXKEYS:
+            distance = f"bit_count(bits # CAST('x' || :{prefix} AS bit varying))"
             return f"SELECT indexid, {distance} AS distance FROM {TABLE} WHERE {distance} <= :{prefix}r", parameters
 
         branches = []
+        distance = f"imagehash_distance(bits, CAST('x' || :{prefix} AS bit varying))"
         values = split(words([value])[0], self.layout)[0]
         for x, ((_, _, width), block) in enumerate(zip(self.layout, radii(len(self.layout), radius))):
             if block >= 0:
@@ -282,7 +284,7 @@ class Blocks:
         for radius in steps:
             sql, parameters = self.within(value, radius)
             sql = f"SELECT indexid, distance FROM ({sql}) rows ORDER BY distance, indexid LIMIT :limit"
-            rows = self.run(sql, {**parameters, "limit": limit}, self.keys(radius) <= MAXKEYS)
+            rows = self.run(sql, {**parameters, "limit": limit})
             if maxdistance is not None or len(rows) >= limit:
                 return rows
 
@@ -309,24 +311,16 @@ class Blocks:
 
         return self.radii[budget]
 
-    def run(self, sql, parameters, serial=False):
+    def run(self, sql, parameters):
         """
-        Runs a query, optionally without parallel workers: a few index probes finish before workers would start.
+        Runs a query.
 
         Args:
             sql: query
             parameters: bind parameters
-            serial: run without parallel workers
 
         Returns:
             list of (indexid, distance)
         """
 
-        if not serial:
-            return [(indexid, int(distance)) for indexid, distance in self.connection.execute(textsql(sql), parameters)]
-
-        self.connection.execute(textsql("SELECT set_config('max_parallel_workers_per_gather', '0', true)"))
-        try:
-            return [(indexid, int(distance)) for indexid, distance in self.connection.execute(textsql(sql), parameters)]
-        finally:
-            self.connection.execute(textsql("SET LOCAL max_parallel_workers_per_gather TO DEFAULT"))
+        return [(indexid, int(distance)) for indexid, distance in self.connection.execute(textsql(sql), parameters)]

@@ -146,12 +146,23 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $body$
 $body$
 """
 
-FUNCTIONS = {"distance": DISTANCE, "hamming": HAMMING, "near": NEAR}
+# Differing bits of two bit strings: bit_count(a # b), inlined by the planner. PARALLEL UNSAFE on purpose: a query that
+# calls it is planned without parallel workers, which would start long after its few index probes are done
+# (txtai_imagehash.postgres.blocks verifies candidates with it).
+SERIAL = """
+CREATE OR REPLACE FUNCTION imagehash_distance(a bit varying, b bit varying) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL UNSAFE AS $body$
+    -- txtai_imagehash imagehash_distance v1
+    SELECT bit_count(a # b)
+$body$
+"""
+
+FUNCTIONS = {"distance": DISTANCE, "hamming": HAMMING, "near": NEAR, "imagehash_distance": SERIAL}
 
 
 def install(connection):
     """
-    Creates or replaces the `distance`, `hamming` and `near` functions in the current schema of a PostgreSQL connection,
+    Creates or replaces the `distance`, `hamming`, `near` and `imagehash_distance` functions in the current schema of a PostgreSQL connection,
     unless the same definitions are already there (so a user without CREATE privilege can use functions an
     administrator installed). Idempotent and safe when several processes install at once. Commits.
 
@@ -193,8 +204,8 @@ def current(connection):
 
 def definitions(connection):
     """
-    Reads the bodies of the distance(text, text), hamming(text, text) and near(text, text, integer) functions in the
-    current schema.
+    Reads the bodies of the distance(text, text), hamming(text, text), near(text, text, integer) and
+    imagehash_distance(bit varying, bit varying) functions in the current schema.
 
     Args:
         connection: SQLAlchemy connection or session
@@ -207,7 +218,8 @@ def definitions(connection):
         textsql(
             "SELECT p.proname, p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
             "WHERE n.nspname = current_schema() AND (p.proname IN ('distance', 'hamming') AND p.proargtypes = '25 25'::oidvector "
-            "OR p.proname = 'near' AND p.proargtypes = '25 25 23'::oidvector)"
+            "OR p.proname = 'near' AND p.proargtypes = '25 25 23'::oidvector "
+            "OR p.proname = 'imagehash_distance' AND p.proargtypes = '1562 1562'::oidvector)"
         )
     )
     return {name: source for name, source in rows}
