@@ -14,6 +14,8 @@ answer is exact. When a radius needs more block values than MAXKEYS, a scan of t
 and is used instead (still exact).
 """
 
+import csv
+import io
 import json
 import logging
 
@@ -39,6 +41,9 @@ FIRSTKEYS = 1000
 
 # Rows per statement when the table is filled from existing sections
 CHUNK = 10000
+
+# NULL in COPY data (an unquoted field that is not a value)
+NULL = "\\N"
 
 
 class Blocks:
@@ -133,18 +138,10 @@ class Blocks:
 
         indexids, texts = zip(*rows)
         values = split(words(texts)[0], self.layout)
+        bits = [format(int(text, 16), f"0{4 * self.digits}b") for text in texts]
 
-        names = [f"b{x}" for x in range(len(self.layout))]
-        parameters = {"indexid": list(indexids), "text": list(texts), **{name: values[:, x].tolist() for x, name in enumerate(names)}}
-        arrays = ", ".join(f"CAST(:{name} AS integer[])" for name in names)
-        self.connection.execute(
-            textsql(
-                f"INSERT INTO {TABLE} (indexid, bits, {', '.join(names)}) "
-                f"SELECT i, CAST('x' || t AS bit varying), {', '.join(names)} "
-                f"FROM unnest(CAST(:indexid AS integer[]), CAST(:text AS text[]), {arrays}) AS u(i, t, {', '.join(names)})"
-            ),
-            parameters,
-        )
+        names = ["indexid", "bits"] + [f"b{x}" for x in range(len(self.layout))]
+        copy(self.connection, TABLE, names, ((indexid, value, *blocks) for indexid, value, blocks in zip(indexids, bits, values.tolist())))
 
     def fill(self):
         """
@@ -324,3 +321,34 @@ class Blocks:
         """
 
         return [(indexid, int(distance)) for indexid, distance in self.connection.execute(textsql(sql), parameters)]
+
+
+def copy(connection, table, columns, rows):
+    """
+    Writes rows into a table with COPY, PostgreSQL's bulk load, in the current transaction of connection.
+
+    Args:
+        connection: SQLAlchemy connection or session
+        table: table name
+        columns: column names
+        rows: iterable of tuples: None, str, bytes (bytea), int, float or datetime values
+    """
+
+    rows = [[NULL if value is None else "\\x" + value.hex() if isinstance(value, bytes) else value for value in row] for row in rows]
+
+    # A text that reads like the NULL marker: every value of that batch quoted, NULL as an unquoted empty field
+    marker = any(value == NULL for row in rows for value in row if value is not NULL)
+
+    data = io.StringIO()
+    if marker:
+        for row in rows:
+            data.write(",".join("" if value is NULL else '"' + str(value).replace('"', '""') + '"' for value in row) + "\n")
+        options = "FORMAT csv"
+    else:
+        csv.writer(data, lineterminator="\n").writerows(rows)
+        options = f"FORMAT csv, NULL '{NULL}'"
+
+    data.seek(0)
+    session = connection.connection() if hasattr(connection, "get_bind") else connection
+    with session.connection.driver_connection.cursor() as cursor:
+        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH ({options})", data)
