@@ -106,7 +106,7 @@ def truth(codes, query, limit=10):
     Brute-force distances of the limit nearest rows.
     """
 
-    return np.sort(np.bitwise_count(codes ^ query))[:limit]
+    return np.sort(np.partition(np.bitwise_count(codes ^ query), limit)[:limit])
 
 
 def scores(found, exact, radius=None):
