@@ -299,6 +299,22 @@ def keys(widths, radius):
     return sum(sum(comb(width, x) for x in range(min(s, width) + 1)) for width, s in zip(widths, radii(len(widths), radius)))
 
 
+def share(widths, radius):
+    """
+    Expected share of the rows a query within radius bits reads, for uniform random hashes: the share of block values
+    it probes, summed over blocks.
+
+    Args:
+        widths: block widths
+        radius: query radius
+
+    Returns:
+        share of rows, 0 to len(widths)
+    """
+
+    return sum(sum(comb(width, x) for x in range(min(s, width) + 1)) / 2**width for width, s in zip(widths, radii(len(widths), radius)))
+
+
 def pigeonhole(count, threshold, bits, keybits):
     """
     Chooses the block layout for finding all pairs within threshold bits by equal keys (txtai_imagehash.duplicates.pairs

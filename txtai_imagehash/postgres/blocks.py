@@ -10,8 +10,9 @@ that includes the index id and the bits, so a query reads index entries only. Th
 A query within r bits reads, from each block index, the rows whose block value is within txtai_imagehash.ann.radii()
 bits of the query's block (block values enumerated, one index probe each) and verifies them with
 `bit_count(bits # query)`, built-in C. By the pigeonhole principle every row within r bits is among them, so the
-answer is exact. When a radius needs more block values than MAXKEYS, a scan of the compact hashes table is cheaper
-and is used instead (still exact).
+answer is exact. When a radius needs more than MAXKEYS block values, or would read more than MAXSHARE of the rows
+(txtai_imagehash.ann.share(), for uniform hashes), a scan of the compact hashes table is cheaper and is used instead
+(still exact).
 """
 
 import csv
@@ -21,7 +22,7 @@ import logging
 
 from sqlalchemy import text as textsql
 
-from ..ann import keys, layout, radii, split, variants
+from ..ann import keys, layout, radii, share, split, variants
 from ..hashing.codec import ishex, words
 
 logger = logging.getLogger(__name__)
@@ -33,11 +34,13 @@ TABLE = "hashes"
 # (Norouzi et al.), so this layout suits 1M to 100M rows.
 PERWORD = 3
 
-# Most block values a query probes: beyond, a scan of the hashes table is cheaper (see benchmarks/postgres.py)
-MAXKEYS = 20000
+# Most block values a query probes, and largest expected share of rows it reads: beyond either, a scan of the hashes
+# table is cheaper (a probe costs a few microseconds, a scanned row a tenth of one; see benchmarks/postgres.py)
+MAXKEYS = 100000
+MAXSHARE = 0.05
 
-# Block values of the first probe of a nearest-neighbor query without a radius
-FIRSTKEYS = 1000
+# Block values of the probes a nearest-neighbor query without a radius tries, in order, before it scans
+STEPS = (1000, 10000, MAXKEYS)
 
 # Rows per statement when the table is filled from existing sections
 CHUNK = 10000
@@ -218,6 +221,20 @@ class Blocks:
 
         return keys([width for _, _, width in self.layout], radius)
 
+    def probes(self, radius):
+        """
+        Checks if a query within radius is answered by block probes rather than a scan: at most MAXKEYS block values,
+        at most MAXSHARE of the rows read.
+
+        Args:
+            radius: radius in bits
+
+        Returns:
+            True for block probes
+        """
+
+        return self.keys(radius) <= MAXKEYS and share([width for _, _, width in self.layout], radius) <= MAXSHARE
+
     def within(self, value, radius, prefix="q"):
         """
         SQL for the rows within radius bits of a hash: (indexid, distance), each row once. Index probes run without
@@ -235,8 +252,8 @@ class Blocks:
         value = self.check(value)
         parameters = {prefix: value, f"{prefix}r": int(radius)}
 
-        # Scan when multi-index hashing would probe too many block values
-        if self.keys(radius) > MAXKEYS:
+        # Scan when multi-index hashing would probe too many block values or read too many rows
+        if not self.probes(radius):
             distance = f"bit_count(bits # CAST('x' || :{prefix} AS bit varying))"
             return f"SELECT indexid, {distance} AS distance FROM {TABLE} WHERE {distance} <= :{prefix}r", parameters
 
@@ -256,8 +273,8 @@ class Blocks:
     def search(self, value, limit, maxdistance=None):
         """
         Exact nearest rows of a hash: the limit nearest rows, ties by index id, only those within maxdistance
-        bits when set. Without maxdistance, the rows within a small radius are read first (FIRSTKEYS block values,
-        then MAXKEYS); if fewer than limit rows are there, the hashes table is scanned.
+        bits when set. Without maxdistance, the rows within growing radii are read first (the largest radius within
+        each budget of STEPS block values); if fewer than limit rows are there, the hashes table is scanned.
 
         Args:
             value: hex hash
@@ -276,7 +293,7 @@ class Blocks:
         if maxdistance is not None:
             steps = [int(maxdistance)]
         else:
-            steps = sorted({self.largest(budget) for budget in (FIRSTKEYS, MAXKEYS)})
+            steps = sorted({self.largest(budget) for budget in STEPS})
 
         for radius in steps:
             sql, parameters = self.within(value, radius)
@@ -291,7 +308,7 @@ class Blocks:
 
     def largest(self, budget):
         """
-        Largest radius whose query probes at most budget block values.
+        Largest radius whose query probes at most budget block values (and is answered by probes, see probes()).
 
         Args:
             budget: block values
@@ -302,7 +319,7 @@ class Blocks:
 
         if budget not in self.radii:
             radius = 0
-            while radius < 4 * self.digits and self.keys(radius + 1) <= budget:
+            while radius < 4 * self.digits and self.keys(radius + 1) <= budget and self.probes(radius + 1):
                 radius += 1
             self.radii[budget] = radius
 
