@@ -5,6 +5,7 @@ against the numpy popcount bound.
 
     .venv/bin/python benchmarks/scale.py --quick     # a couple of minutes: 10k/100k queries, 100k dedup, 6 photos
     .venv/bin/python benchmarks/scale.py             # full: 10k/100k/1M queries, 100k/1M dedup, 12 photos
+    nice -n 10 .venv/bin/python benchmarks/scale.py --sizes 10000000 --dedupsizes 10000000 --nohashing   # 10M hashes
 
 Each measurement runs in its own process (so peak memory is per job). Hashes for the query and dedup sections
 are synthetic uniform random 64-bit codes; hashing uses camera-sized JPEGs made from scikit-image photos.
@@ -180,6 +181,7 @@ def jobquery(args):
         result["approximate top1"] = agreement([todistance(r[0]["score"], approximate) if r else 64 for r in found])
         approximate.close()
 
+    recipe.close()
     result["memory index"] = peak()
 
     # Whole-index dedup straight from the content database
@@ -222,6 +224,11 @@ def jobdedup(args):
     result = {"size": args.size}
     for radius in args.radii:
         codes, planted = plant(args.size, args.size // 100, radius, radius)
+
+        # One process, then the tables shared by one worker process per CPU (the default)
+        start = time.perf_counter()
+        pairs(codes[:, None], radius, workers=1)
+        result[f"pairs w1 r{radius}"] = time.perf_counter() - start
 
         start = time.perf_counter()
         a, b, _ = pairs(codes[:, None], radius)
@@ -401,8 +408,8 @@ def report(queries, dedups, hashing, quick):
         )
 
     print("\n## De-duplication: all pairs within radius, planted pairs (1 per 100 rows) at distances 0..radius")
-    print("| rows | radius | pairs() s | dedup() s (hex in, groups out) | planted recall | faiss range search s | numpy N^2 bound s | recipe N x SQL scan s (est.) | vs recipe | vs faiss | vs numpy N^2 |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| rows | radius | pairs() s, 1 process | pairs() s, both cores | dedup() s (hex in, groups out) | planted recall | faiss range search s | numpy N^2 bound s | recipe N x SQL scan s (est.) | vs recipe | vs faiss | vs numpy N^2 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in dedups:
         scans = {q["size"]: q["sql rapidfuzz"] for q in queries}
         for radius in (x for x in (4, 8) if f"pairs r{x}" in r):
@@ -411,10 +418,31 @@ def report(queries, dedups, hashing, quick):
             faiss = r.get(f"faiss r{radius}")
             value = r[f"dedup r{radius}"]
             print(
-                f"| {r['size']:,} | {radius} | {r[f'pairs r{radius}']:.2f} | {value:.2f} | {r[f'recall r{radius}']:.1%} | "
+                f"| {r['size']:,} | {radius} | {r[f'pairs w1 r{radius}']:.2f} | {r[f'pairs r{radius}']:.2f} | {value:.2f} | {r[f'recall r{radius}']:.1%} | "
                 f"{f'{faiss:.1f}' if faiss else '-'} | {r[f'numpy r{radius}']:.0f} | {f'{recipe:,.0f}' if recipe else '-'} | "
                 f"{ratio(recipe, value) if recipe else '-'} | {ratio(faiss, value) if faiss else '-'} | {ratio(r[f'numpy r{radius}'], value)} |"
             )
+
+    if hashing:
+        hashed(hashing)
+
+    print("\n## Peak memory (MB, resident, per job process)")
+    print("| job | peak MB |")
+    print("|---|---|")
+    for r in queries:
+        key = "memory index+dedup" if "memory index+dedup" in r else "memory index"
+        label = "recipe index + vector index + dedup(index, r4)" if key == "memory index+dedup" else "recipe index + vector index"
+        print(f"| {r['size']:,} rows: {label} | {r[key]:,.0f} |")
+    for r in dedups:
+        print(f"| {r['size']:,} rows: dedup r4 and r8 from hashes | {r['memory']:,.0f} |")
+    if hashing:
+        print(f"| hashing | {hashing['memory']:,.0f} |")
+
+
+def hashed(hashing):
+    """
+    Prints the hashing table.
+    """
 
     print("\n## Hashing camera-sized JPEGs (images/s; CPU s per image; agreement with txtai's exact hash)")
     print(f"{hashing['images']} JPEG files, {hashing['megapixels']:.1f} megapixels on average, each hashed 4 times per method ({hashing['hashed']} hashes)\n")
@@ -426,17 +454,6 @@ def report(queries, dedups, hashing, quick):
             f"| {name} | {hashing[name]:.1f} | {hashing[name] / hashing['txtai']:.2f}x | {hashing[f'{name} cpu']:.3f} | "
             f"{hashing[f'{name} same']:.0%} | {hashing[f'{name} maxbits']} |"
         )
-
-    print("\n## Peak memory (MB, resident, per job process)")
-    print("| job | peak MB |")
-    print("|---|---|")
-    for r in queries:
-        key = "memory index+dedup" if "memory index+dedup" in r else "memory index"
-        label = "recipe index + vector index + dedup(index, r4)" if key == "memory index+dedup" else "recipe index + vector index"
-        print(f"| {r['size']:,} rows: {label} | {r[key]:,.0f} |")
-    for r in dedups:
-        print(f"| {r['size']:,} rows: dedup r4 and r8 from hashes | {r['memory']:,.0f} |")
-    print(f"| hashing | {hashing['memory']:,.0f} |")
 
 
 def main():
@@ -452,6 +469,9 @@ def main():
     parser.add_argument("--radii", type=int, nargs="+", default=[4, 8], help=argparse.SUPPRESS)
     parser.add_argument("--images", type=int, default=12, help=argparse.SUPPRESS)
     parser.add_argument("--dedup", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", help="comma-separated query job sizes (instead of --quick or the full run's)")
+    parser.add_argument("--dedupsizes", help="comma-separated dedup job sizes (default: the run's)")
+    parser.add_argument("--nohashing", action="store_true", help="skip the hashing job")
     args = parser.parse_args()
 
     if args.job:
@@ -459,15 +479,21 @@ def main():
         return
 
     start = time.time()
-    if args.quick:
+    if args.sizes:
+        sizes = [int(x) for x in args.sizes.split(",")]
+        dedupsizes, images = [x for x in sizes if x >= 100000], 12
+        # Dedup straight from the index reads every row through txtai SQL: up to 1M rows
+        queries = [run("query", size=size, dedup=size == max(x for x in sizes if x <= 1000000) if min(sizes) <= 1000000 else False, slow=3 if size < 1000000 else 1) for size in sizes]
+    elif args.quick:
         sizes, dedupsizes, images = [10000, 100000], [100000], 6
         queries = [run("query", size=size, puremax=10000, approxmax=100000, dedup=size == sizes[-1]) for size in sizes]
     else:
         sizes, dedupsizes, images = [10000, 100000, 1000000], [100000, 1000000], 12
         queries = [run("query", size=size, dedup=size == sizes[-1], approxmax=1000000, slow=3 if size < 1000000 else 1) for size in sizes]
 
+    dedupsizes = [int(x) for x in args.dedupsizes.split(",")] if args.dedupsizes else dedupsizes
     dedups = [run("dedup", size=size) for size in dedupsizes]
-    hashing = run("hashing", images=images)
+    hashing = None if args.nohashing else run("hashing", images=images)
 
     report(queries, dedups, hashing, args.quick)
     print(f"\nTotal benchmark time: {time.time() - start:.0f} s")
