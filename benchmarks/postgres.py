@@ -236,6 +236,49 @@ def run(url, size, args, folder):
     return table
 
 
+def combined(url, size, args, folder):
+    """
+    The 192-bit combined hash (3 words, 9 blocks): queries within growing radii, up to the default threshold (36).
+
+    Returns:
+        list of table rows
+    """
+
+    rng = np.random.default_rng(192)
+    codes = np.stack([data(size, 0, seed)[0] for seed in range(3)], axis=1)
+    sources = rng.choice(size, args.queries)
+    qcodes = codes[sources].copy()
+    for x, bits in enumerate(rng.integers(1, 37, size=len(sources))):
+        for bit in rng.choice(192, bits, replace=False):
+            qcodes[x, bit // 64] ^= np.uint64(1) << np.uint64(bit % 64)
+
+    def hexes(rows):
+        return ["".join(f"{int(word):016x}" for word in row) for row in rows]
+
+    values, qhex = hexes(codes), hexes(qcodes)
+    exact = [np.sort(np.partition(np.bitwise_count(codes ^ q).sum(axis=1), 10)[:10]) for q in qcodes]
+
+    schema, path, table = f"bench_combined_{size}", os.path.join(folder, f"combined_{size}"), []
+    embeddings = Embeddings(postgres.config(url, vectors={"algorithm": "combined"}, schema=schema))
+    build, _ = timed(lambda: embeddings.index((x, {"text": value}, None) for x, value in enumerate(values)))
+    embeddings.save(path)
+    embeddings.close()
+    vacuum(url, schema)
+    table.append((size, "192-bit combined hashes: build", build, None, None, None, None))
+
+    for radius in (8, 16, 24, 36):
+        bounded = Embeddings().load(path, config={"hamming": {"maxdistance": radius}})
+        blocks = bounded.database.blocks
+        p50, p95, found = latency(lambda q, index=bounded: index.search(q, 10), qhex)
+        distances = [[todistance(row["score"], bounded) for row in result] for result in found]
+        top, recall = scores(distances, exact, radius)
+        how = f"{blocks.keys(radius):,} block values" if blocks.probes(radius) else "scan"
+        table.append((size, f"192-bit, maxdistance {radius}: search(hash, 10) ({how})", None, p50, p95, top, recall))
+        bounded.close()
+
+    return table
+
+
 WRITER = textwrap.dedent(
     """
     import sys
@@ -306,6 +349,7 @@ def main():
     parser.add_argument("--dedupmax", type=int, default=1000000, help="largest size for in-database dedup (default 1000000)")
     parser.add_argument("--dedup8max", type=int, default=100000, help="largest size for in-database dedup at radius 8 (default 100000)")
     parser.add_argument("--writers", action="store_true", help="measure queries while 2 writer processes upsert")
+    parser.add_argument("--combined", type=int, default=0, help="also measure a 192-bit combined hash index of this size")
     parser.add_argument("--batches", type=int, default=5, help="upsert batches per writer (default 5)")
     parser.add_argument("--batch", type=int, default=2000, help="rows per upsert batch (default 2000)")
     args = parser.parse_args()
@@ -323,8 +367,10 @@ def main():
     start = time.time()
     try:
         table = []
-        for size in (int(value) for value in args.sizes.split(",")):
+        for size in (int(value) for value in args.sizes.split(",") if value):
             table.extend(run(url, size, args, folder))
+        if args.combined:
+            table.extend(combined(url, args.combined, args, folder))
     finally:
         if server and not (args.keep or args.data):
             server.cleanup()

@@ -58,6 +58,9 @@ class HammingIndex(ANN):
         pass
 
     def index(self, embeddings):
+        # The content database has written the hashes: planner statistics for the block indexes
+        self.blocks().analyze()
+
         self.config["offset"] = embeddings.shape[0]
         self.metadata({"maxdistance": self.setting("maxdistance")})
 

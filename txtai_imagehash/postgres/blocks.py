@@ -169,6 +169,29 @@ class Blocks:
 
         self.connection.execute(textsql(f"DELETE FROM {TABLE} WHERE indexid IN (SELECT indexid FROM sections WHERE id IN (SELECT id FROM batch))"))
 
+    def analyze(self):
+        """
+        Refreshes the planner statistics of the hashes table. Without them (a table just filled), PostgreSQL cannot
+        tell how few rows a block value holds and scans instead of probing.
+        """
+
+        self.connection.execute(textsql(f"ANALYZE {TABLE}"))
+
+    def stale(self, added):
+        """
+        Checks if the planner statistics are out of date after rows were added: never gathered, or a tenth of the
+        rows or more are new.
+
+        Args:
+            added: rows added since the statistics were gathered (as far as this process knows)
+
+        Returns:
+            True if the statistics should be refreshed (False without a table)
+        """
+
+        rows = self.connection.execute(textsql("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:table)"), {"table": TABLE}).first()
+        return rows is not None and (rows[0] < 0 or added * 10 >= rows[0])
+
     def count(self):
         """
         Number of hash rows.
@@ -262,10 +285,12 @@ class Blocks:
         values = split(words([value])[0], self.layout)[0]
         for x, ((_, _, width), block) in enumerate(zip(self.layout, radii(len(self.layout), radius))):
             if block >= 0:
-                parameters[f"{prefix}k{x}"] = variants(int(values[x]), width, block).tolist()
+                # One array literal (faster to read than an ARRAY[...] of as many constants), behind a scalar subquery:
+                # the planner then does not estimate every value, which costs more than the probes for large arrays
+                parameters[f"{prefix}k{x}"] = "{" + ",".join(map(str, variants(int(values[x]), width, block).tolist())) + "}"
                 branches.append(
                     f"SELECT indexid, {distance} AS distance FROM {TABLE} "
-                    f"WHERE b{x} = ANY(CAST(:{prefix}k{x} AS integer[])) AND {distance} <= :{prefix}r"
+                    f"WHERE b{x} = ANY((SELECT CAST(:{prefix}k{x} AS integer[]))::integer[]) AND {distance} <= :{prefix}r"
                 )
 
         return " UNION ".join(branches), parameters

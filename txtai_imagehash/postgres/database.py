@@ -53,8 +53,8 @@ class PostgreSQL(Client):
         # Rows of the current insert batch, written in bulk by finalize()
         self.pending = {Document: [], Object: [], Section: []}
 
-        # Hash bits and blocks table
-        self.blocks = None
+        # Hash bits and blocks table, and the rows added to it since its statistics were refreshed
+        self.blocks, self.added = None, 0
 
     def connect(self, path=None):
         url = self.url()
@@ -175,6 +175,7 @@ class PostgreSQL(Client):
                 # Hash bits and blocks of the new rows
                 if table is Section:
                     self.blocks.insert([row["indexid"] for row in rows], [row["text"] for row in rows])
+                    self.added += len(rows)
 
                 rows.clear()
 
@@ -225,6 +226,11 @@ class PostgreSQL(Client):
         return pairs(self.connection, self.blocks, threshold, part, parts)
 
     def save(self, path):
+        # Planner statistics after a bulk load, so that queries probe the block indexes
+        if self.connection and self.added and self.blocks.stale(self.added):
+            self.blocks.analyze()
+        self.added = 0
+
         super().save(path)
 
         # Commit releases the writer lock
