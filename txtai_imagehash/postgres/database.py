@@ -18,6 +18,7 @@ from . import driver
 from .blocks import Blocks, copy
 from .functions import BLOCKS, LOCKSPACE, install
 from .near import rewrite
+from .pairs import pairs
 
 # Open content databases by the identity of their `postgres` settings dict. txtai gives an index's ANN its
 # configuration and its content database a shallow copy of it, so both hold the same `postgres` dict: the
@@ -30,8 +31,9 @@ class PostgreSQL(Client):
     """
     Content database in PostgreSQL for image hash indexes. A txtai client database that:
 
-    - creates the `distance` and `hamming` SQL functions in the database on connect (index creation and load)
-    - writes rows in bulk
+    - creates the `distance`, `hamming`, `near` and `imagehash_distance` SQL functions in the database on connect
+      (index creation and load)
+    - writes rows in bulk (COPY)
     - serializes writers of the same index with a transaction-scoped advisory lock, taken on their first write and
       released when they commit (Embeddings.save), and allocates index ids after the largest one in the database,
       so that several processes can upsert into the same index at once without losing rows
@@ -155,7 +157,7 @@ class PostgreSQL(Client):
 
         super().insert(documents, index)
 
-    # Ids are stored as text: binding them as text lets a batch mix int and str ids in one multi-row insert
+    # Ids are stored as text: writing them as text lets a batch mix int and str ids in one bulk load
     def insertdocument(self, uid, data, tags, entry):
         self.pending[Document].append({"id": str(uid), "data": data, "tags": tags, "entry": entry})
 
@@ -219,9 +221,6 @@ class PostgreSQL(Client):
         Returns:
             list of (hex hash, hex hash, distance)
         """
-
-        # pylint: disable=C0415
-        from .pairs import pairs
 
         return pairs(self.connection, self.blocks, threshold, part, parts)
 
