@@ -239,6 +239,11 @@ class PostgreSQL(Client):
         super().close()
         self.locked = False
 
+        # A closed database is no longer the one its ANN searches through
+        key = id(self.config.get("postgres"))
+        if OPEN.get(key) is self:
+            del OPEN[key]
+
     def lock(self):
         """
         Takes the writer lock of this index for the current transaction, if not already held, and returns the
