@@ -5,7 +5,7 @@ against the numpy popcount bound.
 
     .venv/bin/python benchmarks/scale.py --quick     # a couple of minutes: 10k/100k queries, 100k dedup, 6 photos
     .venv/bin/python benchmarks/scale.py             # full: 10k/100k/1M queries, 100k/1M dedup, 12 photos
-    nice -n 10 .venv/bin/python benchmarks/scale.py --sizes 10000000 --dedupsizes 10000000 --nohashing   # 10M hashes
+    nice -n 10 .venv/bin/python benchmarks/scale.py --embedded 1000000,10000000 --dedupsizes 100000,1000000,10000000   # 10M
 
 Each measurement runs in its own process (so peak memory is per job). Hashes for the query and dedup sections
 are synthetic uniform random 64-bit codes; hashing uses camera-sized JPEGs made from scikit-image photos.
@@ -195,6 +195,43 @@ def jobquery(args):
     return result
 
 
+def jobembedded(args):
+    """
+    An embedded index of one size through the public API only (content in SQLite, txtai_imagehash.ann.HammingIndex):
+    build time, query p50 of embeddings.search(hash, 1) for near-duplicate queries, top-1 against the numpy popcount
+    scan, and peak memory. For sizes where the full query job (recipe index, SQL scans, BFlat, BIVF) takes too long.
+    """
+
+    from txtai import Embeddings  # pylint: disable=C0415
+
+    from txtai_imagehash import config, todistance  # pylint: disable=C0415
+
+    size, rng = args.size, np.random.default_rng(1)
+    codes = synthetic(size)
+    hexes = [f"{code:016x}" for code in codes.tolist()]
+    result = {"size": size, "memory data": peak()}
+
+    embeddings = Embeddings(config(vectors={"backend": "hamming"}))
+    start = time.perf_counter()
+    embeddings.index((x, {"text": value}, None) for x, value in enumerate(hexes))
+    result["build"] = time.perf_counter() - start
+    result["memory build"] = peak()
+    del hexes
+
+    queries = [flip(int(codes[x]), int(rng.integers(1, 5)), rng) for x in rng.choice(size, args.queries, replace=False)]
+    exact = [int(np.bitwise_count(codes ^ np.uint64(q)).min()) for q in queries[: args.slow]]
+    qhex = [f"{q:016x}" for q in queries]
+
+    result["numpy"], _ = p50(lambda q: int(np.argmin(np.bitwise_count(codes ^ np.uint64(q)))), queries[: args.slow])
+    result["hamming"], found = p50(lambda q: embeddings.search(q, 1), qhex)
+    distances = [todistance(r[0]["score"], embeddings) for r in found]
+    result["hamming top1"] = sum(a == b for a, b in zip(distances, exact)) / len(exact)
+    result["hamming within 4"] = sum(d <= 4 for d in distances) / len(distances)
+    result["memory"] = peak()
+    embeddings.close()
+    return result
+
+
 def plant(size, count, radius, seed):
     """
     Synthetic codes with count planted near-duplicate pairs at distances 0..radius.
@@ -343,7 +380,7 @@ def jobhashing(args):
     return result
 
 
-JOBS = {"query": jobquery, "dedup": jobdedup, "hashing": jobhashing}
+JOBS = {"query": jobquery, "embedded": jobembedded, "dedup": jobdedup, "hashing": jobhashing}
 
 
 def run(job, **kwargs):
@@ -407,6 +444,29 @@ def report(queries, dedups, hashing, quick):
             f"{r['build hamming']:.1f} | {approx} |"
         )
 
+    deduped(queries, dedups)
+
+    if hashing:
+        hashed(hashing)
+
+    print("\n## Peak memory (MB, resident, per job process)")
+    print("| job | peak MB |")
+    print("|---|---|")
+    for r in queries:
+        key = "memory index+dedup" if "memory index+dedup" in r else "memory index"
+        label = "recipe index + vector index + dedup(index, r4)" if key == "memory index+dedup" else "recipe index + vector index"
+        print(f"| {r['size']:,} rows: {label} | {r[key]:,.0f} |")
+    for r in dedups:
+        print(f"| {r['size']:,} rows: dedup r4 and r8 from hashes | {r['memory']:,.0f} |")
+    if hashing:
+        print(f"| hashing | {hashing['memory']:,.0f} |")
+
+
+def deduped(queries, dedups):
+    """
+    Prints the dedup table (recipe estimates from the query jobs of the same sizes, if any).
+    """
+
     print("\n## De-duplication: all pairs within radius, planted pairs (1 per 100 rows) at distances 0..radius")
     print("| rows | radius | pairs() s, 1 process | pairs() s, both cores | dedup() s (hex in, groups out) | planted recall | faiss range search s | numpy N^2 bound s | recipe N x SQL scan s (est.) | vs recipe | vs faiss | vs numpy N^2 |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -423,20 +483,29 @@ def report(queries, dedups, hashing, quick):
                 f"{ratio(recipe, value) if recipe else '-'} | {ratio(faiss, value) if faiss else '-'} | {ratio(r[f'numpy r{radius}'], value)} |"
             )
 
-    if hashing:
-        hashed(hashing)
 
-    print("\n## Peak memory (MB, resident, per job process)")
-    print("| job | peak MB |")
-    print("|---|---|")
-    for r in queries:
-        key = "memory index+dedup" if "memory index+dedup" in r else "memory index"
-        label = "recipe index + vector index + dedup(index, r4)" if key == "memory index+dedup" else "recipe index + vector index"
-        print(f"| {r['size']:,} rows: {label} | {r[key]:,.0f} |")
+def embedded(results, dedups):
+    """
+    Prints the tables of an --embedded run.
+    """
+
+    print("\n# txtai-imagehash embedded index at scale")
+    print(f"machine: {os.cpu_count()} cores, load average at end {os.getloadavg()[0]:.1f} (other processes share the cores)\n")
+    print("## Embedded index (SQLite content + HammingIndex), near-duplicate queries (1-4 bits flipped)")
+    print("| rows | build s (index(), public API) | search(hash, 1) p50 ms | numpy popcount scan p50 ms | vs numpy | top-1 exact | peak MB |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        print(
+            f"| {r['size']:,} | {r['build']:.1f} | {r['hamming']:.3f} | {r['numpy']:.2f} | {ratio(r['numpy'], r['hamming'])} faster | "
+            f"{r['hamming top1']:.0%} | {r['memory']:,.0f} |"
+        )
+
+    deduped([], dedups)
+    print("\n## Peak memory of the dedup jobs (MB, resident)")
+    print("| rows | radii | peak MB |")
+    print("|---|---|---|")
     for r in dedups:
-        print(f"| {r['size']:,} rows: dedup r4 and r8 from hashes | {r['memory']:,.0f} |")
-    if hashing:
-        print(f"| hashing | {hashing['memory']:,.0f} |")
+        print(f"| {r['size']:,} | {', '.join(str(x) for x in (4, 8) if f'pairs r{x}' in r)} | {r['memory']:,.0f} |")
 
 
 def hashed(hashing):
@@ -472,6 +541,8 @@ def main():
     parser.add_argument("--sizes", help="comma-separated query job sizes (instead of --quick or the full run's)")
     parser.add_argument("--dedupsizes", help="comma-separated dedup job sizes (default: the run's)")
     parser.add_argument("--nohashing", action="store_true", help="skip the hashing job")
+    parser.add_argument("--embedded", help="comma-separated sizes of the embedded index only (build, search p50, memory), then --dedupsizes")
+    parser.add_argument("--r8max", type=int, default=1000000, help="largest dedup size at radius 8 in an --embedded run (default 1000000)")
     args = parser.parse_args()
 
     if args.job:
@@ -479,6 +550,14 @@ def main():
         return
 
     start = time.time()
+    if args.embedded:
+        results = [run("embedded", size=int(size), queries=args.queries, slow=args.slow) for size in args.embedded.split(",")]
+        sizes = [int(x) for x in args.dedupsizes.split(",")] if args.dedupsizes else []
+        dedups = [run("dedup", size=size, radii=[4, 8] if size <= args.r8max else [4], faissmax=args.faissmax) for size in sizes]
+        embedded(results, dedups)
+        print(f"\nTotal benchmark time: {time.time() - start:.0f} s")
+        return
+
     if args.sizes:
         sizes = [int(x) for x in args.sizes.split(",")]
         dedupsizes, images = [x for x in sizes if x >= 100000], 12

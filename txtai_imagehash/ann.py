@@ -249,25 +249,40 @@ def towords(packed):
     return padded.view(">u8").astype(np.uint64)
 
 
-def radii(count, radius):
+def radii(count, radius, widths=None):
     """
     Per-block search radii of a multi-index hashing query within radius bits (the generalized pigeonhole
     principle): two hashes within radius bits, split into count blocks, are within radius // count bits on one
     of the first radius % count + 1 blocks or within radius // count - 1 bits on one of the others, so block x is
-    searched within (radius - x) // count bits. A block with radius -1 is not searched.
+    searched within (radius - x) // count bits. A block with radius -1 is not searched. In general: if every block
+    of two hashes differed in more than its radius, they would differ in sum(radius + 1) > radius bits.
 
     Searching the blocks one at a time in the order (radius 0 of each block, then radius 1 of each, ...), after
     the probe of block x at radius s every hash within count * s + x bits has been seen.
 
+    With widths, no block is searched within its whole width (that would match every hash): a block takes at most
+    width - 1 bits and blocks with room make up the rest (pairs() searches the 64-bit words of a hash this way, a
+    short last word gets less).
+
     Args:
         count: number of blocks
-        radius: query radius in bits
+        radius: query radius in bits, less than sum(widths) when given
+        widths: optional block widths in bits
 
     Returns:
         list of per-block radii
     """
 
-    return [(radius - x) // count if x <= radius else -1 for x in range(count)]
+    values = [(radius - x) // count if x <= radius else -1 for x in range(count)]
+    if widths is not None:
+        values = [min(value, width - 1) for value, width in zip(values, widths)]
+        missing = radius + 1 - sum(value + 1 for value in values)
+        for x, width in enumerate(widths):
+            extra = max(min(missing, width - 1 - values[x]), 0)
+            values[x] += extra
+            missing -= extra
+
+    return values
 
 
 def variants(value, width, radius):

@@ -11,7 +11,7 @@ from multiprocessing import get_all_start_methods, get_context
 
 import numpy as np
 
-from ..ann import layout, pigeonhole
+from ..ann import layout, pigeonhole, radii
 from ..hashing.codec import words
 
 # Largest key packed next to a 32-bit row number in one uint64 sort key
@@ -42,16 +42,16 @@ def pairs(codes, threshold, nbits=64, radius=None, workers=None):
     Finds all pairs of rows within threshold bits of each other, without comparing all pairs: multi-index
     hashing by the pigeonhole principle (see txtai_imagehash.ann.pigeonhole()), one sort per table, candidates
     verified by popcount. Codes longer than 64 bits are searched word by word: two codes within threshold bits are
-    within threshold // words bits on one of their 64-bit words, so each word is searched at that radius and
-    candidates are verified on all bits (see radii(): a word with fewer bits gets a smaller radius, the others make
-    up for it). Tables are independent: from PARALLEL hashes on they are shared by worker processes, one per CPU
+    within (threshold - x) // words bits on some word x (txtai_imagehash.ann.radii(); a word with fewer bits gets a
+    smaller radius, the others make up for it), so each word is searched at its radius and candidates are verified
+    on all bits. Tables are independent: from PARALLEL hashes on they are shared by worker processes, one per CPU
     unless workers says otherwise.
 
     Args:
         codes: uint64 array (n, words) from txtai_imagehash.hashing.codec.words()
         threshold: maximum distance in bits, from 0 to nbits - 1
         nbits: bits per hash
-        radius: search radius per word, defaults to threshold // words (exact); a smaller radius finds every pair
+        radius: search radius per word, defaults to the exact radii(); a smaller radius finds every pair
                 within radius * words bits and only some of those further apart, at a fraction of the cost
         workers: worker processes for the tables, None for one per CPU (from PARALLEL hashes on), 1 for none
 
@@ -68,7 +68,7 @@ def pairs(codes, threshold, nbits=64, radius=None, workers=None):
     # Bits of each word: 64, the last one holds the rest (right aligned)
     sizes = [min(64, nbits - 64 * word) if nbits > 64 * word else 64 for word in range(words)]
     if radius is None:
-        search = radii(threshold, sizes)
+        search = radii(words, threshold, sizes)
     else:
         search = [min(radius, threshold // words, bits - 1) for bits in sizes]
 
@@ -92,31 +92,6 @@ def pairs(codes, threshold, nbits=64, radius=None, workers=None):
     found = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.uint64)
     a, b = (found >> np.uint64(32)).astype(np.int64), (found & np.uint64(0xFFFFFFFF)).astype(np.int64)
     return a, b, popcount(codes, a, b)
-
-
-def radii(threshold, sizes):
-    """
-    Search radius of each word for an exact search: if every word of two codes differed in more than its radius,
-    they would differ in sum(radius + 1) > threshold bits, so a pair within threshold is within radius on some word.
-    Each word gets threshold // words, at most its bits - 1 (a word that short matches every pair), and words with
-    room make up what short words cannot take.
-
-    Args:
-        threshold: maximum distance, less than sum(sizes)
-        sizes: bits of each word
-
-    Returns:
-        list of radii
-    """
-
-    radii = [min(threshold // len(sizes), bits - 1) for bits in sizes]
-    missing = threshold + 1 - sum(radius + 1 for radius in radii)
-    for word, bits in enumerate(sizes):
-        extra = max(min(missing, bits - 1 - radii[word]), 0)
-        radii[word] += extra
-        missing -= extra
-
-    return radii
 
 
 # Codes and threshold of a worker process (see share())

@@ -1,9 +1,10 @@
 """
 Pairs module: all pairs of hashes within a Hamming distance, found inside PostgreSQL as one set query over the hashes
-table (txtai_imagehash.postgres.blocks), by the principle of txtai_imagehash.duplicates.pairs: the first 64 bits are
-split into blocks (txtai_imagehash.ann.pigeonhole() chooses how many), two hashes within threshold bits agree on
-at least blocks - threshold of them, and every choice of that many blocks is a key. Each key is a self-join of the
-table on equal keys (a hash join), verified with bit_count(a # b) on all bits.
+table (txtai_imagehash.postgres.blocks), by the principle of txtai_imagehash.duplicates.pairs: each 64-bit word is
+searched within its radius (txtai_imagehash.ann.radii(): two hashes within threshold bits are within it on some
+word), its bits split into blocks (txtai_imagehash.ann.pigeonhole() chooses how many); two words within r bits agree
+on at least blocks - r of them, and every choice of that many blocks is a key. Each key is a self-join of the table
+on equal keys (a hash join), verified with bit_count(a # b) on all bits.
 
 Several workers can share the work on one index: worker `part` of `parts` joins only the keys with
 key % parts = part, so the workers' pairs together are all pairs.
@@ -13,7 +14,7 @@ from itertools import combinations
 
 from sqlalchemy import text as textsql
 
-from ..ann import layout, pigeonhole
+from ..ann import layout, pigeonhole, radii
 from .blocks import TABLE
 
 # Largest key: a non-negative bigint
@@ -77,31 +78,34 @@ def statement(digits, threshold, count, part, parts):
         SQL
     """
 
-    # Key blocks over the first 64 bits: pairs within threshold on all bits are within threshold on those too
-    bits = min(64, 4 * digits)
-    number = pigeonhole(count, threshold, bits, KEYBITS)
-    split = layout(bits, number)
-    word = f"substring(bits from 1 for {bits})::bit({bits})::bigint"
+    # Key blocks word by word, each 64-bit word within its radius (txtai_imagehash.ann.radii(), as the embedded pairs())
+    nbits = 4 * digits
+    sizes = [min(64, nbits - 64 * word) for word in range(-(-nbits // 64))]
 
     branches = []
-    for table in combinations(range(number), number - threshold):
-        # Key: the table's blocks side by side, at most KEYBITS bits (fewer key bits only add candidates)
-        terms, offset = [], 0
-        for block in reversed(table):
-            _, shift, width = split[block]
-            width = min(width, KEYBITS - offset)
-            if width <= 0:
-                break
-            terms.append(f"((({word} >> {shift}) & {(1 << width) - 1}) << {offset})")
-            offset += width
+    for word, (bits, radius) in enumerate(zip(sizes, radii(len(sizes), threshold, sizes))):
+        number = pigeonhole(count, radius, bits, KEYBITS)
+        split = layout(bits, number)
+        value = f"substring(bits from {64 * word + 1} for {bits})::bit({bits})::bigint"
 
-        key = " | ".join(terms)
-        side = f"(SELECT bits, {key} AS key FROM {TABLE}) AS keyed WHERE key % {int(parts)} = {int(part)}"
-        branches.append(
-            f"SELECT a.bits::text AS a, b.bits::text AS b, bit_count(a.bits # b.bits) AS distance "
-            f"FROM (SELECT * FROM {side}) a JOIN (SELECT * FROM {side}) b ON a.key = b.key AND a.bits < b.bits "
-            f"WHERE bit_count(a.bits # b.bits) <= {int(threshold)}"
-        )
+        for table in combinations(range(number), number - radius):
+            # Key: the table's blocks side by side, at most KEYBITS bits (fewer key bits only add candidates)
+            terms, offset = [], 0
+            for block in reversed(table):
+                _, shift, width = split[block]
+                width = min(width, KEYBITS - offset)
+                if width <= 0:
+                    break
+                terms.append(f"((({value} >> {shift}) & {(1 << width) - 1}) << {offset})")
+                offset += width
+
+            key = " | ".join(terms)
+            side = f"(SELECT bits, {key} AS key FROM {TABLE}) AS keyed WHERE key % {int(parts)} = {int(part)}"
+            branches.append(
+                f"SELECT a.bits::text AS a, b.bits::text AS b, bit_count(a.bits # b.bits) AS distance "
+                f"FROM (SELECT * FROM {side}) a JOIN (SELECT * FROM {side}) b ON a.key = b.key AND a.bits < b.bits "
+                f"WHERE bit_count(a.bits # b.bits) <= {int(threshold)}"
+            )
 
     return f"SELECT DISTINCT a, b, distance FROM ({' UNION ALL '.join(branches)}) AS candidates"
 
