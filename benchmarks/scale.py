@@ -5,6 +5,7 @@ against the numpy popcount bound.
 
     .venv/bin/python benchmarks/scale.py --quick     # a couple of minutes: 10k/100k queries, 100k dedup, 6 photos
     .venv/bin/python benchmarks/scale.py             # full: 10k/100k/1M queries, 100k/1M dedup, 12 photos
+    nice -n 10 .venv/bin/python benchmarks/scale.py --embedded 1000000,10000000 --dedupsizes 100000,1000000,10000000   # 10M
 
 Each measurement runs in its own process (so peak memory is per job). Hashes for the query and dedup sections
 are synthetic uniform random 64-bit codes; hashing uses camera-sized JPEGs made from scikit-image photos.
@@ -180,6 +181,7 @@ def jobquery(args):
         result["approximate top1"] = agreement([todistance(r[0]["score"], approximate) if r else 64 for r in found])
         approximate.close()
 
+    recipe.close()
     result["memory index"] = peak()
 
     # Whole-index dedup straight from the content database
@@ -190,6 +192,43 @@ def jobquery(args):
         result["dedup index groups"] = len(groups)
         result["memory index+dedup"] = peak()
 
+    return result
+
+
+def jobembedded(args):
+    """
+    An embedded index of one size through the public API only (content in SQLite, txtai_imagehash.ann.HammingIndex):
+    build time, query p50 of embeddings.search(hash, 1) for near-duplicate queries, top-1 against the numpy popcount
+    scan, and peak memory. For sizes where the full query job (recipe index, SQL scans, BFlat, BIVF) takes too long.
+    """
+
+    from txtai import Embeddings  # pylint: disable=C0415
+
+    from txtai_imagehash import config, todistance  # pylint: disable=C0415
+
+    size, rng = args.size, np.random.default_rng(1)
+    codes = synthetic(size)
+    hexes = [f"{code:016x}" for code in codes.tolist()]
+    result = {"size": size, "memory data": peak()}
+
+    embeddings = Embeddings(config(vectors={"backend": "hamming"}))
+    start = time.perf_counter()
+    embeddings.index((x, {"text": value}, None) for x, value in enumerate(hexes))
+    result["build"] = time.perf_counter() - start
+    result["memory build"] = peak()
+    del hexes
+
+    queries = [flip(int(codes[x]), int(rng.integers(1, 5)), rng) for x in rng.choice(size, args.queries, replace=False)]
+    exact = [int(np.bitwise_count(codes ^ np.uint64(q)).min()) for q in queries[: args.slow]]
+    qhex = [f"{q:016x}" for q in queries]
+
+    result["numpy"], _ = p50(lambda q: int(np.argmin(np.bitwise_count(codes ^ np.uint64(q)))), queries[: args.slow])
+    result["hamming"], found = p50(lambda q: embeddings.search(q, 1), qhex)
+    distances = [todistance(r[0]["score"], embeddings) for r in found]
+    result["hamming top1"] = sum(a == b for a, b in zip(distances, exact)) / len(exact)
+    result["hamming within 4"] = sum(d <= 4 for d in distances) / len(distances)
+    result["memory"] = peak()
+    embeddings.close()
     return result
 
 
@@ -222,6 +261,11 @@ def jobdedup(args):
     result = {"size": args.size}
     for radius in args.radii:
         codes, planted = plant(args.size, args.size // 100, radius, radius)
+
+        # One process, then the tables shared by one worker process per CPU (the default)
+        start = time.perf_counter()
+        pairs(codes[:, None], radius, workers=1)
+        result[f"pairs w1 r{radius}"] = time.perf_counter() - start
 
         start = time.perf_counter()
         a, b, _ = pairs(codes[:, None], radius)
@@ -336,7 +380,7 @@ def jobhashing(args):
     return result
 
 
-JOBS = {"query": jobquery, "dedup": jobdedup, "hashing": jobhashing}
+JOBS = {"query": jobquery, "embedded": jobembedded, "dedup": jobdedup, "hashing": jobhashing}
 
 
 def run(job, **kwargs):
@@ -400,9 +444,32 @@ def report(queries, dedups, hashing, quick):
             f"{r['build hamming']:.1f} | {approx} |"
         )
 
+    deduped(queries, dedups)
+
+    if hashing:
+        hashed(hashing)
+
+    print("\n## Peak memory (MB, resident, per job process)")
+    print("| job | peak MB |")
+    print("|---|---|")
+    for r in queries:
+        key = "memory index+dedup" if "memory index+dedup" in r else "memory index"
+        label = "recipe index + vector index + dedup(index, r4)" if key == "memory index+dedup" else "recipe index + vector index"
+        print(f"| {r['size']:,} rows: {label} | {r[key]:,.0f} |")
+    for r in dedups:
+        print(f"| {r['size']:,} rows: dedup r4 and r8 from hashes | {r['memory']:,.0f} |")
+    if hashing:
+        print(f"| hashing | {hashing['memory']:,.0f} |")
+
+
+def deduped(queries, dedups):
+    """
+    Prints the dedup table (recipe estimates from the query jobs of the same sizes, if any).
+    """
+
     print("\n## De-duplication: all pairs within radius, planted pairs (1 per 100 rows) at distances 0..radius")
-    print("| rows | radius | pairs() s | dedup() s (hex in, groups out) | planted recall | faiss range search s | numpy N^2 bound s | recipe N x SQL scan s (est.) | vs recipe | vs faiss | vs numpy N^2 |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| rows | radius | pairs() s, 1 process | pairs() s, both cores | dedup() s (hex in, groups out) | planted recall | faiss range search s | numpy N^2 bound s | recipe N x SQL scan s (est.) | vs recipe | vs faiss | vs numpy N^2 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in dedups:
         scans = {q["size"]: q["sql rapidfuzz"] for q in queries}
         for radius in (x for x in (4, 8) if f"pairs r{x}" in r):
@@ -411,10 +478,40 @@ def report(queries, dedups, hashing, quick):
             faiss = r.get(f"faiss r{radius}")
             value = r[f"dedup r{radius}"]
             print(
-                f"| {r['size']:,} | {radius} | {r[f'pairs r{radius}']:.2f} | {value:.2f} | {r[f'recall r{radius}']:.1%} | "
+                f"| {r['size']:,} | {radius} | {r[f'pairs w1 r{radius}']:.2f} | {r[f'pairs r{radius}']:.2f} | {value:.2f} | {r[f'recall r{radius}']:.1%} | "
                 f"{f'{faiss:.1f}' if faiss else '-'} | {r[f'numpy r{radius}']:.0f} | {f'{recipe:,.0f}' if recipe else '-'} | "
                 f"{ratio(recipe, value) if recipe else '-'} | {ratio(faiss, value) if faiss else '-'} | {ratio(r[f'numpy r{radius}'], value)} |"
             )
+
+
+def embedded(results, dedups):
+    """
+    Prints the tables of an --embedded run.
+    """
+
+    print("\n# txtai-imagehash embedded index at scale")
+    print(f"machine: {os.cpu_count()} cores, load average at end {os.getloadavg()[0]:.1f} (other processes share the cores)\n")
+    print("## Embedded index (SQLite content + HammingIndex), near-duplicate queries (1-4 bits flipped)")
+    print("| rows | build s (index(), public API) | search(hash, 1) p50 ms | numpy popcount scan p50 ms | vs numpy | top-1 exact | peak MB |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        print(
+            f"| {r['size']:,} | {r['build']:.1f} | {r['hamming']:.3f} | {r['numpy']:.2f} | {ratio(r['numpy'], r['hamming'])} faster | "
+            f"{r['hamming top1']:.0%} | {r['memory']:,.0f} |"
+        )
+
+    deduped([], dedups)
+    print("\n## Peak memory of the dedup jobs (MB, resident)")
+    print("| rows | radii | peak MB |")
+    print("|---|---|---|")
+    for r in dedups:
+        print(f"| {r['size']:,} | {', '.join(str(x) for x in (4, 8) if f'pairs r{x}' in r)} | {r['memory']:,.0f} |")
+
+
+def hashed(hashing):
+    """
+    Prints the hashing table.
+    """
 
     print("\n## Hashing camera-sized JPEGs (images/s; CPU s per image; agreement with txtai's exact hash)")
     print(f"{hashing['images']} JPEG files, {hashing['megapixels']:.1f} megapixels on average, each hashed 4 times per method ({hashing['hashed']} hashes)\n")
@@ -426,17 +523,6 @@ def report(queries, dedups, hashing, quick):
             f"| {name} | {hashing[name]:.1f} | {hashing[name] / hashing['txtai']:.2f}x | {hashing[f'{name} cpu']:.3f} | "
             f"{hashing[f'{name} same']:.0%} | {hashing[f'{name} maxbits']} |"
         )
-
-    print("\n## Peak memory (MB, resident, per job process)")
-    print("| job | peak MB |")
-    print("|---|---|")
-    for r in queries:
-        key = "memory index+dedup" if "memory index+dedup" in r else "memory index"
-        label = "recipe index + vector index + dedup(index, r4)" if key == "memory index+dedup" else "recipe index + vector index"
-        print(f"| {r['size']:,} rows: {label} | {r[key]:,.0f} |")
-    for r in dedups:
-        print(f"| {r['size']:,} rows: dedup r4 and r8 from hashes | {r['memory']:,.0f} |")
-    print(f"| hashing | {hashing['memory']:,.0f} |")
 
 
 def main():
@@ -452,6 +538,11 @@ def main():
     parser.add_argument("--radii", type=int, nargs="+", default=[4, 8], help=argparse.SUPPRESS)
     parser.add_argument("--images", type=int, default=12, help=argparse.SUPPRESS)
     parser.add_argument("--dedup", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", help="comma-separated query job sizes (instead of --quick or the full run's)")
+    parser.add_argument("--dedupsizes", help="comma-separated dedup job sizes (default: the run's)")
+    parser.add_argument("--nohashing", action="store_true", help="skip the hashing job")
+    parser.add_argument("--embedded", help="comma-separated sizes of the embedded index only (build, search p50, memory), then --dedupsizes")
+    parser.add_argument("--r8max", type=int, default=1000000, help="largest dedup size at radius 8 in an --embedded run (default 1000000)")
     args = parser.parse_args()
 
     if args.job:
@@ -459,15 +550,29 @@ def main():
         return
 
     start = time.time()
-    if args.quick:
+    if args.embedded:
+        results = [run("embedded", size=int(size), queries=args.queries, slow=args.slow) for size in args.embedded.split(",")]
+        sizes = [int(x) for x in args.dedupsizes.split(",")] if args.dedupsizes else []
+        dedups = [run("dedup", size=size, radii=[4, 8] if size <= args.r8max else [4], faissmax=args.faissmax) for size in sizes]
+        embedded(results, dedups)
+        print(f"\nTotal benchmark time: {time.time() - start:.0f} s")
+        return
+
+    if args.sizes:
+        sizes = [int(x) for x in args.sizes.split(",")]
+        dedupsizes, images = [x for x in sizes if x >= 100000], 12
+        # Dedup straight from the index reads every row through txtai SQL: up to 1M rows
+        queries = [run("query", size=size, dedup=size == max(x for x in sizes if x <= 1000000) if min(sizes) <= 1000000 else False, slow=3 if size < 1000000 else 1) for size in sizes]
+    elif args.quick:
         sizes, dedupsizes, images = [10000, 100000], [100000], 6
         queries = [run("query", size=size, puremax=10000, approxmax=100000, dedup=size == sizes[-1]) for size in sizes]
     else:
         sizes, dedupsizes, images = [10000, 100000, 1000000], [100000, 1000000], 12
         queries = [run("query", size=size, dedup=size == sizes[-1], approxmax=1000000, slow=3 if size < 1000000 else 1) for size in sizes]
 
+    dedupsizes = [int(x) for x in args.dedupsizes.split(",")] if args.dedupsizes else dedupsizes
     dedups = [run("dedup", size=size) for size in dedupsizes]
-    hashing = run("hashing", images=images)
+    hashing = None if args.nohashing else run("hashing", images=images)
 
     report(queries, dedups, hashing, args.quick)
     print(f"\nTotal benchmark time: {time.time() - start:.0f} s")

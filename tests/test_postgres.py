@@ -133,21 +133,23 @@ def pairs(embeddings, sql):
     return sorted((row[metric], str(row["id"])) for row in embeddings.search(sql))
 
 
-def test_same_as_sqlite(url, photos):
+@pytest.mark.parametrize("vectors, backend", [(True, postgres.HAMMING), ({"approximate": True}, postgres.BACKEND)])
+def test_same_as_sqlite(url, photos, vectors, backend):
     """
-    The same photos indexed in SQLite + faiss and in PostgreSQL + pgvector: SQL distance, SQL hamming and vector
-    search give the same answers for the photos and for crops of them.
+    The same photos indexed in SQLite + faiss and in PostgreSQL, with the exact hash block index (the default) and
+    with pgvector: SQL distance, SQL hamming and vector search give the same answers for the photos and for crops
+    of them.
     """
 
     images = [photos[name] for name in NAMES]
     sqlite = Embeddings(config(**vectorconfig()))
     sqlite.index(documents(images))
 
-    server = Embeddings(postgres.config(url, vectors=True, schema="same"))
+    server = Embeddings(postgres.config(url, vectors=vectors, schema=f"same_{backend.rsplit('.', 1)[1].lower()}"))
     server.index(documents(images))
 
     assert server.count() == sqlite.count() == len(images)
-    assert server.config["backend"] == postgres.BACKEND
+    assert server.config["backend"] == backend
 
     pipeline = ImageHash()
     queries = [row["text"] for row in sqlite.search("select text from txtai", limit=100)]
@@ -298,13 +300,15 @@ def answers(embeddings, hashes):
 
 
 @pytest.mark.slow
-def test_reload_in_fresh_process(url, tmp_path, photos):
+@pytest.mark.parametrize("vectors", [True, {"approximate": True}])
+def test_reload_in_fresh_process(url, tmp_path, photos, vectors):
     """
-    An index saved (configuration only: the data is in the server) and loaded in a fresh process answers the same.
+    An index saved (configuration only: the data is in the server) and loaded in a fresh process answers the same,
+    with the exact hash block index and with pgvector.
     """
 
     path = str(tmp_path / "index")
-    embeddings = Embeddings(postgres.config(url, vectors=True, schema="reload"))
+    embeddings = Embeddings(postgres.config(url, vectors=vectors, schema=f"reload_{'approximate' if vectors is not True else 'exact'}"))
     # Integer and string ids mixed in one batch
     embeddings.index(documents((x if x % 2 else f"photo-{x}", photos[name]) for x, name in enumerate(NAMES)))
     embeddings.upsert(documents([(len(NAMES), crop(photos["coffee"]))]))
@@ -321,11 +325,12 @@ def test_reload_in_fresh_process(url, tmp_path, photos):
     assert json.loads(process.stdout.strip().splitlines()[-1]) == expected
 
     # Loaded with a larger HNSW ef_search: the setting reaches the server, the answers stay the same
-    loaded = Embeddings().load(path, config={"pgvector": {**embeddings.config["pgvector"], "efsearch": 100}})
-    assert loaded.ann.database.execute(textsql("SHOW hnsw.ef_search")).scalar() == "100"
-    assert answers(loaded, hashes) == expected
+    if vectors is not True:
+        loaded = Embeddings().load(path, config={"pgvector": {**embeddings.config["pgvector"], "efsearch": 100}})
+        assert loaded.ann.database.execute(textsql("SHOW hnsw.ef_search")).scalar() == "100"
+        assert answers(loaded, hashes) == expected
+        loaded.close()
 
-    loaded.close()
     embeddings.close()
 
 
@@ -349,8 +354,8 @@ def test_sql_script():
     """
 
     script = postgres.sql()
-    assert script.count("CREATE OR REPLACE FUNCTION") == 2
-    assert functions.body(functions.DISTANCE) in script and functions.body(functions.HAMMING) in script
+    assert script.count("CREATE OR REPLACE FUNCTION") == 4
+    assert all(functions.body(sql) in script for sql in functions.FUNCTIONS.values())
 
 
 def normalize(value):

@@ -13,6 +13,7 @@ from .index import METHOD, config, stream
 from .settings import read as settings
 from .keypoints import BACKEND, CANDIDATES, available, keypointconfig
 from .keypoints.features import COUNT
+from .postgres import HAMMING
 from .sql import hamming
 from .vectors import todistance
 from .verification import CHECKABLE, Rule
@@ -291,7 +292,7 @@ def search(embeddings, image, limit=10, maxdistance=None, dihedral=True):
 
     # Two rows per image at most: fetch twice the limit
     queries = hashes.expand(image, dihedral)
-    rows = vsearch(embeddings, queries, limit * 2) if isvector(embeddings) else ssearch(embeddings, queries, limit * 2, rule.threshold)
+    rows = vsearch(embeddings, queries, limit * 2, rule.threshold) if isvector(embeddings) else ssearch(embeddings, queries, limit * 2, rule.threshold)
     rows = [row for row in rows if row["distance"] <= rule.threshold]
 
     # Keypoint matches, with the hash distances of the images matched
@@ -410,14 +411,22 @@ def ssearch(embeddings, queries, limit, maxdistance):
         list of rows with id, image, path and distance
     """
 
+    # An index in PostgreSQL (smallest of values: least) reads only the rows within reach from its hash blocks
+    # (txtai_imagehash.postgres.near)
+    postgres = getattr(embeddings.database, "blocks", None) is not None
+
     terms = [f"hamming(text, {quote(x)})" + (f" + {int(penalty)}" if penalty else "") for x, penalty in queries.items()]
-    expression = f"min({', '.join(terms)})" if len(terms) > 1 else terms[0]
-    sql = f"select id, image, path, {expression} dist from txtai where {expression} <= {int(maxdistance)} order by dist limit {int(limit)}"
+    expression = f"{'least' if postgres else 'min'}({', '.join(terms)})" if len(terms) > 1 else terms[0]
+    where, parameters = f"{expression} <= {int(maxdistance)}", None
 
-    return [{**row, "distance": row.pop("dist")} for row in embeddings.search(sql, limit)]
+    if postgres:
+        where, parameters = f"near(text, :hashes, :radii) and {where}", {"hashes": list(queries), "radii": [maxdistance - x for x in queries.values()]}
+
+    sql = f"select id, image, path, {expression} dist from txtai where {where} order by dist limit {int(limit)}"
+    return [{**row, "distance": row.pop("dist")} for row in embeddings.search(sql, limit, parameters=parameters)]
 
 
-def vsearch(embeddings, queries, limit):
+def vsearch(embeddings, queries, limit, maxdistance=None):
     """
     Vector path: the nearest rows of every query hash in the binary vector index, in one batch ANN search, then
     one SQL lookup of the rows found.
@@ -426,6 +435,7 @@ def vsearch(embeddings, queries, limit):
         embeddings: Embeddings
         queries: dict of hex hash -> penalty
         limit: maximum number of rows per query hash
+        maxdistance: largest distance returned, lets an index that can bound its search skip farther rows
 
     Returns:
         list of rows with id, image, path and distance
@@ -433,7 +443,13 @@ def vsearch(embeddings, queries, limit):
 
     # Smallest distance per index row over all query hashes
     distances = {}
-    results = embeddings.ann.search(embeddings.batchtransform(list(queries)), limit)
+    vectors = embeddings.batchtransform(list(queries))
+
+    # The exact index in PostgreSQL probes only the hash blocks within reach (txtai_imagehash.postgres.HammingIndex)
+    if maxdistance is not None and embeddings.config.get("backend") == HAMMING:
+        results = embeddings.ann.search(vectors, limit, [maxdistance - penalty for penalty in queries.values()])
+    else:
+        results = embeddings.ann.search(vectors, limit)
     for result, penalty in zip(results, queries.values()):
         for indexid, score in result:
             value = todistance(score, embeddings) + penalty

@@ -12,7 +12,7 @@ from ..hashing.codec import words
 from ..hashing.variants import PENALTY, ratio
 from ..keypoints.verify import TURNED, turned
 from ..verification import CHECKABLE
-from .pairs import pairs, popcount
+from .pairs import locate, pairs, popcount
 
 # Code kinds: the raw hash, the hash inside borders, the 7 flips and rotations, the centre cut to other aspect ratios
 RAW, TRIMMED, FLIPPED, CROP = 0, 1, 2, 3
@@ -111,7 +111,7 @@ class Evidence:
         rows = np.arange(len(self.codes))
         a, b = [first[inverse[rows != first[inverse]]]], [rows[rows != first[inverse]]]
         if len(unique) > 1 and self.rule.threshold > 0:
-            x, y, _ = pairs(unique, self.rule.threshold, self.nbits, RADIUS)
+            x, y = self.pairs(unique)
             a.append(first[x])
             b.append(first[y])
 
@@ -122,6 +122,26 @@ class Evidence:
                 self.links[key] = link
             elif known.distance is None or (link.distance, link.kind) < (known.distance, known.kind):
                 known.distance, known.kind, known.cut = link.distance, link.kind, link.cut
+
+    def pairs(self, unique):
+        """
+        Pairs of distinct codes within the rule's threshold. An index in PostgreSQL whose images only have their raw
+        hashes finds them inside the database, exactly (txtai_imagehash.postgres.pairs); otherwise pairs() searches
+        each 64-bit word within RADIUS bits.
+
+        Args:
+            unique: uint64 array (n, words) of distinct codes
+
+        Returns:
+            (a, b) int arrays of rows of unique
+        """
+
+        finder = getattr(getattr(self.images.embeddings, "database", None), "pairs", None)
+        if finder and len(self.codes) == len(self.images):
+            return locate(unique, finder(self.rule.threshold))
+
+        x, y, _ = pairs(unique, self.rule.threshold, self.nbits, RADIUS)
+        return x, y
 
     def distances(self, a, b, distances):
         """

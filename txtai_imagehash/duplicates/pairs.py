@@ -3,13 +3,22 @@ Pairs module: all pairs of hashes within a Hamming distance, without comparing a
 pigeonhole principle), and the connected components they link.
 """
 
+import os
+
+from concurrent.futures import ProcessPoolExecutor
 from itertools import combinations
-from math import comb
+from multiprocessing import get_all_start_methods, get_context
 
 import numpy as np
 
+from ..ann import layout, pigeonhole, radii
+from ..hashing.codec import words
+
 # Largest key packed next to a 32-bit row number in one uint64 sort key
 KEYBITS = 32
+
+# Hashes from which pairs() shares its tables between worker processes
+PARALLEL = 200000
 
 
 def popcount(codes, a, b):
@@ -28,49 +37,23 @@ def popcount(codes, a, b):
     return np.bitwise_count(codes[a] ^ codes[b]).sum(axis=1, dtype=np.int64)
 
 
-def blocks(count, threshold, bits):
-    """
-    Chooses the block layout for pigeonhole candidate search: bits are split into blocks, and two hashes within
-    threshold bits differ in at most threshold blocks, so at least blocks - threshold blocks are equal. Every
-    choice of that many blocks is one table (one sort). More blocks mean more tables with fewer candidates each.
-
-    Args:
-        count: number of hashes
-        threshold: maximum distance
-        bits: bits available for keys (at most 64)
-
-    Returns:
-        number of blocks
-    """
-
-    best, cost = None, None
-    for blocks in range(threshold + 1, min(bits, threshold + 24) + 1):
-        match = blocks - threshold
-        tables = comb(blocks, match)
-        keybits = min(bits * match / blocks, KEYBITS)
-
-        # Cost model: a sort per table plus candidate pairs to verify (expected for uniform hashes)
-        estimate = tables * (count + 3 * count * count / 2 ** (keybits + 1))
-        if cost is None or estimate < cost:
-            best, cost = blocks, estimate
-
-    return best
-
-
-def pairs(codes, threshold, nbits=64, radius=None):
+def pairs(codes, threshold, nbits=64, radius=None, workers=None):
     """
     Finds all pairs of rows within threshold bits of each other, without comparing all pairs: multi-index
-    hashing by the pigeonhole principle (see blocks()), one sort per table, candidates verified by popcount.
-    Codes longer than 64 bits are searched word by word: two codes within threshold bits are within
-    threshold // words bits on one of their 64-bit words, so each word is searched at that radius and candidates
-    are verified on all bits (see radii(): a word with fewer bits gets a smaller radius, the others make up for it).
+    hashing by the pigeonhole principle (see txtai_imagehash.ann.pigeonhole()), one sort per table, candidates
+    verified by popcount. Codes longer than 64 bits are searched word by word: two codes within threshold bits are
+    within (threshold - x) // words bits on some word x (txtai_imagehash.ann.radii(); a word with fewer bits gets a
+    smaller radius, the others make up for it), so each word is searched at its radius and candidates are verified
+    on all bits. Tables are independent: from PARALLEL hashes on they are shared by worker processes, one per CPU
+    unless workers says otherwise.
 
     Args:
         codes: uint64 array (n, words) from txtai_imagehash.hashing.codec.words()
         threshold: maximum distance in bits, from 0 to nbits - 1
         nbits: bits per hash
-        radius: search radius per word, defaults to threshold // words (exact); a smaller radius finds every pair
+        radius: search radius per word, defaults to the exact radii(); a smaller radius finds every pair
                 within radius * words bits and only some of those further apart, at a fraction of the cost
+        workers: worker processes for the tables, None for one per CPU (from PARALLEL hashes on), 1 for none
 
     Returns:
         (a, b, distance) int arrays with a < b, each pair once
@@ -85,66 +68,83 @@ def pairs(codes, threshold, nbits=64, radius=None):
     # Bits of each word: 64, the last one holds the rest (right aligned)
     sizes = [min(64, nbits - 64 * word) if nbits > 64 * word else 64 for word in range(words)]
     if radius is None:
-        search = radii(threshold, sizes)
+        search = radii(words, threshold, sizes)
     else:
         search = [min(radius, threshold // words, bits - 1) for bits in sizes]
-    rows = np.arange(count, dtype=np.uint64)
 
-    found = []
+    # Tables of every word: the blocks (word, shift, width) of one key
+    tables = []
     for word, (bits, radius) in enumerate(zip(sizes, search)):
-        layout = blocks(count, radius, bits)
+        blocks = [(word, shift, width) for _, shift, width in layout(bits, pigeonhole(count, radius, bits, KEYBITS))]
+        tables.extend([blocks[x] for x in table] for table in combinations(range(len(blocks)), len(blocks) - radius))
 
-        # Block boundaries over the key bits of the word, counted from the least significant bit
-        bounds = np.linspace(0, bits, layout + 1).round().astype(int)
-        values = codes[:, word]
-
-        for table in combinations(range(layout), layout - radius):
-            # Pack the table's blocks into a key of up to KEYBITS bits: fewer key bits only add candidates
-            key, width = np.zeros(count, dtype=np.uint64), 0
-            for block in table:
-                start, size = int(bounds[block]), int(min(bounds[block + 1] - bounds[block], KEYBITS - width))
-                if size <= 0:
-                    break
-                key = (key << np.uint64(size)) | ((values >> np.uint64(start)) & np.uint64((1 << size) - 1))
-                width += size
-
-            found.append(candidates(np.sort((key << np.uint64(32)) | rows), codes, threshold))
+    workers = workers if workers else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = min(workers, len(tables)) if count >= PARALLEL else 1
+    if workers > 1:
+        # Forked workers share the codes without copying them; tables are handed out a few at a time
+        method = "fork" if "fork" in get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(workers, mp_context=get_context(method), initializer=share, initargs=(codes, threshold)) as executor:
+            found = list(executor.map(shared, tables, chunksize=max(1, len(tables) // (4 * workers))))
+    else:
+        found = [match(codes, table, threshold) for table in tables]
 
     # Each pair once
-    found = np.concatenate(found) if found else np.empty(0, dtype=np.uint64)
-    found = np.unique(found)
+    found = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.uint64)
     a, b = (found >> np.uint64(32)).astype(np.int64), (found & np.uint64(0xFFFFFFFF)).astype(np.int64)
     return a, b, popcount(codes, a, b)
 
 
-def radii(threshold, sizes):
+# Codes and threshold of a worker process (see share())
+WORKER = {}
+
+
+def share(codes, threshold):
     """
-    Search radius of each word for an exact search: if every word of two codes differed in more than its radius,
-    they would differ in sum(radius + 1) > threshold bits, so a pair within threshold is within radius on some word.
-    Each word gets threshold // words, at most its bits - 1 (a word that short matches every pair), and words with
-    room make up what short words cannot take.
+    Keeps the arguments of a worker process's tables (a pool initializer).
+    """
+
+    WORKER.update(codes=codes, threshold=threshold)
+
+
+def shared(table):
+    """
+    Verified pairs of one table in a worker process.
+    """
+
+    return match(WORKER["codes"], table, WORKER["threshold"])
+
+
+def match(codes, table, threshold):
+    """
+    Verified pairs of one table: rows sorted by the table's key (its blocks side by side), rows with equal keys
+    verified.
 
     Args:
-        threshold: maximum distance, less than sum(sizes)
-        sizes: bits of each word
+        codes: uint64 array (n, words)
+        table: blocks of the key, each (word, shift, width) as txtai_imagehash.ann.layout() gives them
+        threshold: maximum distance
 
     Returns:
-        list of radii
+        uint64 array of a << 32 | b for verified pairs, a < b
     """
 
-    radii = [min(threshold // len(sizes), bits - 1) for bits in sizes]
-    missing = threshold + 1 - sum(radius + 1 for radius in radii)
-    for word, bits in enumerate(sizes):
-        extra = max(min(missing, bits - 1 - radii[word]), 0)
-        radii[word] += extra
-        missing -= extra
+    # Pack the table's blocks into a key of up to KEYBITS bits: fewer key bits only add candidates
+    key, width = np.zeros(codes.shape[0], dtype=np.uint64), 0
+    for word, shift, size in table:
+        size = min(size, KEYBITS - width)
+        if size <= 0:
+            break
+        key = (key << np.uint64(size)) | ((codes[:, word] >> np.uint64(shift)) & np.uint64((1 << size) - 1))
+        width += size
 
-    return radii
+    return candidates(np.sort((key << np.uint64(32)) | np.arange(codes.shape[0], dtype=np.uint64)), codes, threshold)
 
 
 def candidates(ordered, codes, threshold):
     """
     Verifies candidate pairs: rows whose keys are equal in one table, i.e. equal high 32 bits in a sorted array.
+    Only rows in runs of equal keys can pair: their codes are gathered once, in key order, and compared offset by
+    offset through the runs.
 
     Args:
         ordered: sorted uint64 array of key << 32 | row
@@ -155,15 +155,21 @@ def candidates(ordered, codes, threshold):
         uint64 array of a << 32 | b for verified pairs, a < b
     """
 
-    keys, rows = ordered >> np.uint64(32), (ordered & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    output = []
+    keys = ordered >> np.uint64(32)
+    same = keys[1:] == keys[:-1]
+    members = np.zeros(len(keys), dtype=bool)
+    members[:-1] |= same
+    members[1:] |= same
 
-    # Offset by offset through runs of equal keys: a position only stays active while its key still matches
+    ordered = ordered[members]
+    keys, rows = keys[members], (ordered & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    values, output = codes[rows], []
+
+    # A position only stays active while its key still matches the key offset positions later
     active, offset = np.flatnonzero(keys[1:] == keys[:-1]), 1
     while active.size:
-        a, b = rows[active], rows[active + offset]
-        close = popcount(codes, a, b) <= threshold
-        a, b = a[close], b[close]
+        close = active[np.bitwise_count(values[active] ^ values[active + offset]).sum(axis=1, dtype=np.int64) <= threshold]
+        a, b = rows[close], rows[close + offset]
         output.append((np.minimum(a, b).astype(np.uint64) << np.uint64(32)) | np.maximum(a, b).astype(np.uint64))
 
         active = active[active + offset + 1 < len(keys)]
@@ -171,6 +177,33 @@ def candidates(ordered, codes, threshold):
         offset += 1
 
     return np.concatenate(output) if output else np.empty(0, dtype=np.uint64)
+
+
+def locate(codes, found):
+    """
+    Rows of codes of the hash pairs found by a finder (an index in PostgreSQL finds its pairs in the database, see
+    txtai_imagehash.postgres.pairs). Pairs with a hash that is not among codes (rows dedup does not read) are dropped.
+
+    Args:
+        codes: uint64 array (n, words) of distinct hashes
+        found: list of (hex hash, hex hash, distance)
+
+    Returns:
+        (a, b) int arrays of row numbers
+    """
+
+    rows = {code.tobytes(): x for x, code in enumerate(codes)}
+    a, b = [], []
+    if found:
+        left, _ = words([x for x, _, _ in found])
+        right, _ = words([y for _, y, _ in found])
+        for x, y in zip(left, right):
+            x, y = rows.get(x.tobytes()), rows.get(y.tobytes())
+            if x is not None and y is not None:
+                a.append(x)
+                b.append(y)
+
+    return np.array(a, dtype=np.int64), np.array(b, dtype=np.int64)
 
 
 def components(codes, threshold, nbits=64):

@@ -1,16 +1,20 @@
 """
-PostgreSQL: the image hash index with content in PostgreSQL and, optionally, binary hash vectors in pgvector.
-Needs the `postgres` extra (psycopg2-binary, pgvector, SQLAlchemy).
+PostgreSQL: the image hash index with content in PostgreSQL, searched exactly inside the database by multi-index
+hashing, or approximately with pgvector. Needs the `postgres` extra (psycopg2-binary, pgvector, SQLAlchemy).
 
 Python SQL functions do not exist inside a PostgreSQL server, so the content database of this package creates
-`distance` and `hamming` in the database with exactly the results of txtai_imagehash.distance and
-txtai_imagehash.hamming. It also lets several processes upsert into the same index: writers take a PostgreSQL
-advisory lock until they commit and allocate index ids from the database, not from the offset in their local copy
-of the index configuration.
+`distance`, `hamming` and `near` in the database with exactly the results of the Python functions. It keeps every
+row's hash as native bits and blocks (the `hashes` table, B-tree indexes per block), so that vector search, the
+`near(text, :hash, radius)` SQL predicate and dedup are exact and sublinear. It also lets several processes upsert
+into the same index: writers take a PostgreSQL advisory lock until they commit and allocate index ids from the
+database, not from the offset in their local copy of the index configuration.
 
 - functions: the SQL functions created in the server
-- database: the content database (txtai client database + functions + safe concurrent writers)
-- ann: txtai's pgvector index of binary vectors, with ids continued from the database
+- blocks: the hashes table, exact Hamming search by multi-index hashing
+- near: the near() SQL predicate, answered from the blocks
+- pairs: all pairs within a distance, as a set query over the blocks (dedup inside the database)
+- database: the content database (txtai client database + functions + hashes + safe concurrent writers)
+- ann: HammingIndex (exact vector search from the hashes table) and txtai's pgvector index of binary vectors
 """
 
 import importlib
@@ -21,22 +25,27 @@ from ..index import config as baseconfig
 
 # Dotted paths of the content database and vector index classes, for configuration dicts and YAML
 DATABASE = "txtai_imagehash.postgres.PostgreSQL"
+HAMMING = "txtai_imagehash.postgres.HammingIndex"
 BACKEND = "txtai_imagehash.postgres.PGVector"
 
 
 def config(url, vectors=False, **overrides):
     """
     Creates an Embeddings configuration for an image hash index in PostgreSQL: content (documents, image bytes,
-    hashes) in the database at url, the `distance` and `hamming` SQL functions created in that database, and with
-    vectors=True, the hash bits as BIT vectors in pgvector with a Hamming HNSW index (`quantize: 1`).
+    hashes) in the database at url, the `distance`, `hamming` and `near` SQL functions created in that database and
+    the hash bits and blocks of every row (exact multi-index hashing search inside the database). With vectors=True,
+    `embeddings.search(image_or_hash, k)` is exact vector search over those blocks
+    (txtai_imagehash.postgres.HammingIndex, no pgvector needed); with vectors={"approximate": True}, the hash bits
+    are BIT vectors in pgvector with a Hamming HNSW index instead (approximate).
 
     Args:
         url: database URL, e.g. postgresql+psycopg2://user:password@host/db; plain postgresql:// URLs use psycopg2.
              None reads the CLIENT_URL environment variable when the index is opened.
-        vectors: True to add a pgvector binary vector index of the hash bits, or a dict of
-                 txtai_imagehash.vectors.vectorconfig() arguments (algorithm, size, exif)
+        vectors: True for exact vector search (HammingIndex), or a dict of txtai_imagehash.vectors.vectorconfig()
+                 arguments (algorithm, size, exif) plus "approximate": True (or "backend": "pgvector") for pgvector
         overrides: configuration keys to add or replace, e.g. schema="photos" to keep the index in its own schema,
-                   or pgvector={"m": 32, "efconstruction": 400, "table": "vectors"} for HNSW settings
+                   hamming={"maxdistance": 8} to return only rows within 8 bits (bounded work per query), or
+                   pgvector={"m": 32, "efconstruction": 400, "table": "vectors"} for HNSW settings
 
     Returns:
         configuration dict
@@ -45,10 +54,14 @@ def config(url, vectors=False, **overrides):
     url = driver(url)
 
     if vectors:
-        # Binary hash vectors in pgvector, next to the content and in the same schema unless set otherwise
-        options = {**(vectors if isinstance(vectors, dict) else {}), "backend": BACKEND}
-        pgvector = {"url": url, **({"schema": overrides["schema"]} if "schema" in overrides else {}), **overrides.pop("pgvector", {})}
-        configuration = baseconfig(vectors=options, pgvector=pgvector, **overrides)
+        options = dict(vectors) if isinstance(vectors, dict) else {}
+        if options.pop("approximate", False) or options.get("backend") in ("pgvector", BACKEND):
+            # Binary hash vectors in pgvector, next to the content and in the same schema unless set otherwise
+            pgvector = {"url": url, **({"schema": overrides["schema"]} if "schema" in overrides else {}), **overrides.pop("pgvector", {})}
+            configuration = baseconfig(vectors={**options, "backend": BACKEND}, pgvector=pgvector, **overrides)
+        else:
+            # Exact search over the hash blocks of the content database
+            configuration = baseconfig(vectors={**options, "backend": HAMMING}, **overrides)
     else:
         configuration = baseconfig(**overrides)
 
@@ -82,7 +95,7 @@ def __getattr__(name):
     Imports the server-side parts on first use, so that a configuration can be built without the `postgres` extra.
     """
 
-    modules = {"PostgreSQL": "database", "PGVector": "ann", "install": "functions", "sql": "functions"}
+    modules = {"PostgreSQL": "database", "HammingIndex": "ann", "PGVector": "ann", "install": "functions", "sql": "functions"}
     if name not in modules:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -5,9 +5,11 @@ not exist, with exactly the results of txtai_imagehash.distance and txtai_imageh
 
 from sqlalchemy import text as textsql
 
-# Advisory lock keys (first key spells "txti"): function installation, and writers of one schema's index
+# Advisory lock keys (first key spells "txti"): function installation, hashes table creation, and writers of one
+# schema's index
 LOCKSPACE = 1954051177
 INSTALL = 1
+BLOCKS = 2
 
 # Levenshtein distance with the recipe's empty-value rules. Characters compare as code points (deterministic
 # collation), as in Python. Strings up to 62 characters (hashes up to 248 bits) use the bit-parallel algorithm of
@@ -133,12 +135,34 @@ END
 $body$
 """
 
-FUNCTIONS = {"distance": DISTANCE, "hamming": HAMMING}
+# Hex hashes within radius bits: the txtai SQL predicate near(text, :hash, radius). The content database answers it
+# from the hash blocks (txtai_imagehash.postgres.near); this definition gives the same rows anywhere else, by a scan.
+NEAR = """
+CREATE OR REPLACE FUNCTION near(a text, b text, radius integer) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $body$
+    -- txtai_imagehash near v1
+    SELECT CASE WHEN a ~ '^[0-9a-fA-F]+$' AND b ~ '^[0-9a-fA-F]+$' AND length(a) = length(b)
+        THEN bit_count(('x' || a)::varbit # ('x' || b)::varbit) <= radius ELSE false END
+$body$
+"""
+
+# Differing bits of two bit strings: bit_count(a # b), inlined by the planner. PARALLEL UNSAFE on purpose: a query that
+# calls it is planned without parallel workers, which would start long after its few index probes are done
+# (txtai_imagehash.postgres.blocks verifies candidates with it).
+SERIAL = """
+CREATE OR REPLACE FUNCTION imagehash_distance(a bit varying, b bit varying) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL UNSAFE AS $body$
+    -- txtai_imagehash imagehash_distance v1
+    SELECT bit_count(a # b)
+$body$
+"""
+
+FUNCTIONS = {"distance": DISTANCE, "hamming": HAMMING, "near": NEAR, "imagehash_distance": SERIAL}
 
 
 def install(connection):
     """
-    Creates or replaces the `distance` and `hamming` functions in the current schema of a PostgreSQL connection,
+    Creates or replaces the `distance`, `hamming`, `near` and `imagehash_distance` functions in the current schema of a PostgreSQL connection,
     unless the same definitions are already there (so a user without CREATE privilege can use functions an
     administrator installed). Idempotent and safe when several processes install at once. Commits.
 
@@ -171,7 +195,7 @@ def current(connection):
         connection: SQLAlchemy connection or session
 
     Returns:
-        True if both functions exist with the definitions of this module
+        True if all functions exist with the definitions of this module
     """
 
     installed = definitions(connection)
@@ -180,7 +204,8 @@ def current(connection):
 
 def definitions(connection):
     """
-    Reads the bodies of the distance(text, text) and hamming(text, text) functions in the current schema.
+    Reads the bodies of the distance(text, text), hamming(text, text), near(text, text, integer) and
+    imagehash_distance(bit varying, bit varying) functions in the current schema.
 
     Args:
         connection: SQLAlchemy connection or session
@@ -192,8 +217,9 @@ def definitions(connection):
     rows = connection.execute(
         textsql(
             "SELECT p.proname, p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-            "WHERE n.nspname = current_schema() AND p.proname IN ('distance', 'hamming') "
-            "AND p.proargtypes = '25 25'::oidvector"
+            "WHERE n.nspname = current_schema() AND (p.proname IN ('distance', 'hamming') AND p.proargtypes = '25 25'::oidvector "
+            "OR p.proname = 'near' AND p.proargtypes = '25 25 23'::oidvector "
+            "OR p.proname = 'imagehash_distance' AND p.proargtypes = '1562 1562'::oidvector)"
         )
     )
     return {name: source for name, source in rows}
