@@ -14,7 +14,7 @@ from ..frames import Frame
 from ..images import ImageError, decode, describe, draft, skip
 from .descriptors import NPROBE, Descriptors
 from .features import COUNT, QUERY, SIDE, Features, cv2
-from .verify import INLIERS, verify
+from .verify import INLIERS, fit
 
 # Graph backend name of the keypoint index
 BACKEND = "txtai_imagehash.keypoints.Keypoints"
@@ -362,9 +362,9 @@ class Keypoints(Graph):
 
             source = points[keep]
             target = self.points[rows[positions, first][keep]].astype(np.float32)
-            inliers = verify(source, target)
-            if inliers >= INLIERS:
-                results.append((int(slot), inliers))
+            found = fit(source, target)
+            if found.inliers >= INLIERS:
+                results.append((int(slot), found.inliers))
 
         return results
 
