@@ -32,7 +32,7 @@ from txtai import Embeddings
 from txtai_imagehash import config
 from txtai_imagehash.hashing.variants import Variants
 from txtai_imagehash.keypoints import Features, keypointconfig
-from txtai_imagehash.keypoints.features import COUNT, QUERY
+from txtai_imagehash.keypoints.features import COUNT, QUERY, QUERYLEVELS
 from txtai_imagehash.keypoints.graph import NEIGHBORS
 from txtai_imagehash.robust import search
 from txtai_imagehash.samples import ATTACKS
@@ -138,7 +138,7 @@ def run(size, queries, workers, output):
         flat.add(codes)
 
     scans = []
-    for _, codes in keypoints.detector(QUERY)(synthetic(0), mirror=True):
+    for _, codes in keypoints.detector(QUERY, QUERYLEVELS)(synthetic(0), mirror=True):
         start = time.perf_counter()
         flat.search(codes, NEIGHBORS)
         scans.append(time.perf_counter() - start)

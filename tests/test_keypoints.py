@@ -19,7 +19,7 @@ from txtai_imagehash.keypoints import descriptors as descriptorindex
 from txtai_imagehash.keypoints.verify import INLIERS
 from txtai_imagehash.cli import main
 from txtai_imagehash.samples import attack, distractors
-from txtai_imagehash.keypoints import BACKEND, Descriptors, Features, Keypoints, verify
+from txtai_imagehash.keypoints import BACKEND, Descriptors, Features, Keypoints, fit, verify
 from txtai_imagehash.robust import add, build, search
 
 from helpers import run
@@ -82,17 +82,22 @@ def test_verify():
     matrix = np.array([[0.7, 0.1, 40], [-0.1, 0.7, 25]], dtype=np.float32)
     target = source @ matrix[:, :2].T + matrix[:, 2]
 
-    assert verify(source, target) == 60
+    found = fit(source, target)
+    assert verify(source, target) == found.inliers == 60 and np.allclose(found.matrix, matrix, atol=1e-3)
+    assert np.allclose(found.project(source[:3]), target[:3], atol=1e-2)
+    inliers, transform = found
+    assert inliers == 60 and transform is found.matrix
     assert verify(source, random.uniform(0, 512, (60, 2)).astype(np.float32)) == 0
+    assert fit(source, random.uniform(0, 512, (60, 2)).astype(np.float32)) == (0, None)
 
     # Mirrored: mirror images are queried separately, a reflection is not a copy
-    assert verify(source, target * np.array([-1, 1], dtype=np.float32) + np.array([512, 0], dtype=np.float32)) == 0
+    assert fit(source, target * np.array([-1, 1], dtype=np.float32) + np.array([512, 0], dtype=np.float32)) == (0, None)
 
     # Everything mapped onto a line
     assert verify(source, np.stack([target[:, 0], np.full(60, 100.0, dtype=np.float32)], axis=1)) == 0
 
     # Too few matches
-    assert verify(source[:5], target[:5]) == 0
+    assert fit(source[:5], target[:5]) == (0, None)
 
 
 def test_crops(index, photos):

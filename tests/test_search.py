@@ -14,7 +14,7 @@ from txtai_imagehash import ImageError, ImageHash, add, build, config, documents
 from txtai_imagehash.hashing.algorithms import ALGORITHMS, THRESHOLDS, bits
 from txtai_imagehash.hashing.codec import fromhex, tohex
 from txtai_imagehash.hashing.combined import TRANSFORMS, combined, dihedral, square
-from txtai_imagehash.hashing.trim import trim
+from txtai_imagehash.hashing.trim import trim, unrotate
 from txtai_imagehash.hashing.variants import TRIMMED, Variants
 from txtai_imagehash.samples import attack, border, distractors
 
@@ -154,6 +154,47 @@ def test_trimmed_query(photos):
             distances[trimmed] = min(int((fromhex(value) != original).sum()) for value in hashes)
 
         assert distances[False] > THRESHOLDS["combined"] and distances[True] <= 8, (name, distances)
+
+
+def test_unrotate(photos):
+    """
+    A photo rotated on an expanded canvas (black or white corners, either direction) is turned back upright, its
+    hash within a few bits of the original's; photos without a canvas, framed photos and a dark photo that fills its
+    frame are left alone.
+    """
+
+    for name in ["coffee", "rocket", "astronaut", "chelsea"]:
+        image = photos[name]
+        original = fromhex(Variants(trim=False)(image)[0])
+        for angle, fill in [(5, (0, 0, 0)), (-7, (0, 0, 0)), (12, (255, 255, 255))]:
+            rotated = image.rotate(angle, Image.Resampling.BICUBIC, expand=True, fillcolor=fill)
+            upright = unrotate(rotated)
+            assert upright is not None, (name, angle)
+            assert abs(upright.width - image.width) <= 0.06 * image.width and abs(upright.height - image.height) <= 0.06 * image.height
+            assert int((fromhex(Variants(trim=False)(upright)[0]) != original).sum()) <= 16, (name, angle)
+
+        assert unrotate(image) is None and unrotate(border(image, 0.05)) is None
+
+    assert unrotate(photos["hubble_deep_field"]) is None
+    assert unrotate(Image.new("RGB", (50, 40), (10, 20, 30))) is None
+
+
+def test_rotated_query(index, photos):
+    """
+    Stage 1 finds the original of a photo rotated by 5 degrees on an expanded canvas within the default threshold
+    (its trimmed query hash is the picture turned upright): the raw hash alone is past the threshold for most.
+    """
+
+    raw = 0
+    for name, image in photos.items():
+        query = attack(image, "rot5")
+        if name != "hubble_deep_field":
+            results = search(index, query)
+            assert results and results[0]["id"] == name and results[0]["distance"] <= THRESHOLDS["combined"], (name, results[:2])
+
+        raw += min(int((fromhex(value) != fromhex(Variants(trim=False)(image)[0])).sum()) for value in Variants(trim=False).expand(query)) > THRESHOLDS["combined"]
+
+    assert raw >= len(photos) // 2
 
 
 def test_build_rows(index, photos):

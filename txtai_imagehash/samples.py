@@ -13,6 +13,8 @@ import numpy as np
 
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
+from .images import convert
+
 # scikit-image photos shipped inside the package (no download), by function name in skimage.data. "motorcycle" is
 # the left view of stereo_motorcycle; the right view is left out, it is a near-duplicate of the left one.
 PHOTOS = [
@@ -79,24 +81,28 @@ def photo(name):
 
 def photos(folder=None, names=None):
     """
-    Loads real photos: every image in a folder, or the photos scikit-image ships.
+    Loads real photos: every image in a folder and its subfolders, read as the package reads image files (EXIF
+    orientation applied, transparent pixels composited onto white), or the photos scikit-image ships.
 
     Args:
         folder: optional folder of images
         names: scikit-image photos to load without a folder, defaults to PHOTOS
 
     Returns:
-        dict of name -> RGB PIL image
+        dict of name -> RGB PIL image, names are paths relative to the folder, in sorted order
     """
 
     if folder:
         images = {}
-        for name in sorted(os.listdir(folder)):
-            if name.lower().endswith(EXTENSIONS):
-                with Image.open(os.path.join(folder, name)) as image:
-                    images[name] = ImageOps.exif_transpose(image).convert("RGB")
+        for directory, subdirs, files in os.walk(folder):
+            subdirs.sort()
+            for name in sorted(files):
+                if name.lower().endswith(EXTENSIONS):
+                    path = os.path.join(directory, name)
+                    with Image.open(path) as image:
+                        images[os.path.relpath(path, folder)] = convert(ImageOps.exif_transpose(image)).convert("RGB")
 
-        return images
+        return dict(sorted(images.items()))
 
     return {name: photo(name) for name in (names or PHOTOS)}
 
@@ -254,7 +260,8 @@ ATTACKS = {
     "seedcrop": lambda image, random: middle(image),
     "offcrop": offcentre,
     "hflip": lambda image, random: image.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
-    "rot5": lambda image, random: image.rotate(5, Image.Resampling.BICUBIC),
+    # Rotation on an expanded canvas: the whole picture is kept, with black corners
+    "rot5": lambda image, random: image.rotate(5, Image.Resampling.BICUBIC, expand=True),
     "rot90": lambda image, random: image.transpose(Image.Transpose.ROTATE_90),
     "bright30": lambda image, random: ImageEnhance.Brightness(image).enhance(1.3),
     "contrast-30": lambda image, random: ImageEnhance.Contrast(image).enhance(0.7),

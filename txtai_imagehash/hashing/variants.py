@@ -1,6 +1,7 @@
 """
 Variants module: the hashes of one image that the robust index stores and its queries try: the raw hash, the hash
-inside uniform borders (trimmed), and for queries the hashes of the 8 flips and rotations of both.
+inside uniform borders or of a picture rotated on a canvas turned upright (trimmed), and for queries the hashes of
+the 8 flips and rotations of both.
 """
 
 import numpy as np
@@ -11,7 +12,7 @@ from ..images import decode, draft
 from .algorithms import bits, nbits, resolve, threshold
 from .codec import tohex
 from .combined import dihedral, square
-from .trim import trim
+from .trim import trim, unrotate
 
 # Penalty of a flipped or rotated query hash, as a share of the hash bits
 PENALTY = 0.1
@@ -85,8 +86,8 @@ class Variants:
         image = self.grey(image)
         raw = tohex(self.hashes(image, None, False)[0])
 
-        box = self.box(image)
-        return raw, tohex(self.hashes(image, box, False)[0]) if box else None
+        inner = self.inner(image)
+        return raw, tohex(self.hashes(*inner, False)[0]) if inner else None
 
     def load(self, source):
         """
@@ -184,9 +185,9 @@ class Variants:
 
         image = self.grey(image)
         hashes = [self.hashes(image, None, dihedral)]
-        box = self.box(image)
-        if box:
-            hashes.append(self.hashes(image, box, dihedral))
+        inner = self.inner(image)
+        if inner:
+            hashes.append(self.hashes(*inner, dihedral))
 
         queries = {}
         for group in hashes:
@@ -210,22 +211,28 @@ class Variants:
 
         return image.convert("L") if self.algorithm == "combined" and image.mode != "L" else image
 
-    def box(self, image):
+    def inner(self, image):
         """
-        Finds the region inside uniform borders.
+        Finds the picture inside an image's border: a picture rotated on a uniform canvas, turned upright (see
+        txtai_imagehash.hashing.trim.unrotate), or the region inside uniform borders.
 
         Args:
             image: PIL image
 
         Returns:
-            (left, top, right, bottom) box, or None when trimming is off or there is no border
+            (image, box): the upright picture and None, or the image and its (left, top, right, bottom) region
+            inside the borders; None when trimming is off or there is no border
         """
 
         if not self.trim:
             return None
 
+        upright = unrotate(image)
+        if upright is not None:
+            return upright, None
+
         box = trim(image)
-        return box if box != (0, 0) + image.size else None
+        return (image, box) if box != (0, 0) + image.size else None
 
     def hashes(self, image, box, expand):
         """

@@ -12,6 +12,6 @@ Finds the original of crops that global hashes cannot. Needs the `keypoints` ext
 from .descriptors import Descriptors
 from .features import Features, available, cv2
 from .graph import BACKEND, CANDIDATES, Keypoints, keypointconfig
-from .verify import verify
+from .verify import Fit, fit, verify
 
-__all__ = ["BACKEND", "CANDIDATES", "Descriptors", "Features", "Keypoints", "available", "cv2", "keypointconfig", "verify"]
+__all__ = ["BACKEND", "CANDIDATES", "Descriptors", "Features", "Fit", "Keypoints", "available", "cv2", "fit", "keypointconfig", "verify"]

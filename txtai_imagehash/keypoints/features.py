@@ -17,6 +17,15 @@ QUERY = 300
 # Grid of cells the kept keypoints are spread over, so that any crop keeps some
 GRID = 8
 
+# Pyramid levels (scale factor 1.2) of indexed images and of queries. A crop is a magnified part of its original,
+# so its matching keypoints lie on coarser levels of its pyramid: queries search more levels
+LEVELS = 8
+QUERYLEVELS = 12
+
+# Largest contrast stretch: grey levels between the 1st and 99th percentile are stretched to the full range, by at
+# most this factor, so that FAST's fixed threshold finds corners in hazy, dark or low-contrast pictures
+GAIN = 8
+
 
 def cv2():
     """
@@ -55,7 +64,7 @@ class Features:
     Detects ORB keypoints of an image, spread over a grid, and computes their binary descriptors.
     """
 
-    def __init__(self, count=COUNT, side=SIDE, grid=GRID):
+    def __init__(self, count=COUNT, side=SIDE, grid=GRID, levels=LEVELS):
         """
         Creates a keypoint detector.
 
@@ -63,10 +72,11 @@ class Features:
             count: number of keypoints kept
             side: longest side the image is resized to
             grid: the kept keypoints are spread over grid x grid cells
+            levels: pyramid levels keypoints are detected on
         """
 
         self.count, self.side, self.grid = count, side, grid
-        self.orb = cv2().ORB_create(nfeatures=4 * count, scaleFactor=1.2, nlevels=8, edgeThreshold=15, patchSize=31, fastThreshold=10)
+        self.orb = cv2().ORB_create(nfeatures=4 * count, scaleFactor=1.2, nlevels=levels, edgeThreshold=15, patchSize=31, fastThreshold=10)
 
     def __call__(self, image, mirror=False):
         """
@@ -125,7 +135,9 @@ class Features:
 
     def pixels(self, image):
         """
-        Converts an image to the grey array keypoints are detected in, its longest side resized to self.side.
+        Converts an image to the grey array keypoints are detected in: its longest side resized to self.side, its
+        contrast stretched (see GAIN). A stretch maps grey levels in order, so binary descriptors, which compare
+        intensities, barely change: an indexed image and its copy stretched differently still match.
 
         Args:
             image: PIL image
@@ -136,7 +148,14 @@ class Features:
 
         grey = image if image.mode == "L" else image.convert("L")
         size = self.frame(grey.size)
-        return np.asarray(grey.resize(size, Image.Resampling.BILINEAR if self.side < max(grey.size) else Image.Resampling.BICUBIC))
+        pixels = np.asarray(grey.resize(size, Image.Resampling.BILINEAR if self.side < max(grey.size) else Image.Resampling.BICUBIC))
+
+        low, high = np.percentile(pixels, [1, 99])
+        factor = min(GAIN, 255 / max(high - low, 1))
+        if factor > 1:
+            pixels = np.clip((pixels - low) * factor + 0.5, 0, 255).astype(np.uint8)
+
+        return pixels
 
     def spread(self, keypoints):
         """

@@ -13,8 +13,8 @@ from txtai.graph import Graph
 from ..frames import Frame
 from ..images import ImageError, decode, describe, draft, skip
 from .descriptors import NPROBE, Descriptors
-from .features import COUNT, QUERY, SIDE, Features, cv2
-from .verify import INLIERS, verify
+from .features import COUNT, LEVELS, QUERY, QUERYLEVELS, SIDE, Features, cv2
+from .verify import INLIERS, fit
 
 # Graph backend name of the keypoint index
 BACKEND = "txtai_imagehash.keypoints.Keypoints"
@@ -30,6 +30,10 @@ MATCH = 64
 
 # Lowe's ratio: a match is kept when its distance is below this share of the next distance to the same image
 RATIO = 0.8
+
+# Pixels (of SIDE) within which the next neighbour is the same corner on another pyramid level: no competitor in
+# the ratio test
+NEAR = 3
 
 
 def keypointconfig(**options):
@@ -286,21 +290,22 @@ class Keypoints(Graph):
         self.flush()
         self.deleted |= np.isin(self.ids, np.asarray(list(ids), dtype=np.int64))
 
-    def detector(self, count):
+    def detector(self, count, levels=LEVELS):
         """
         Gets the keypoint detector keeping count keypoints.
 
         Args:
             count: keypoints per image
+            levels: pyramid levels
 
         Returns:
             Features
         """
 
-        if count not in self.detectors:
-            self.detectors[count] = Features(count)
+        if (count, levels) not in self.detectors:
+            self.detectors[(count, levels)] = Features(count, levels=levels)
 
-        return self.detectors[count]
+        return self.detectors[(count, levels)]
 
     def match(self, image, limit=CANDIDATES):
         """
@@ -316,13 +321,32 @@ class Keypoints(Graph):
             list of (index id, distinct inlier keypoints), most inliers first, only images with at least INLIERS
         """
 
+        return [(indexid, found.inliers) for indexid, found, _ in self.fits(image, limit) if found.inliers >= INLIERS]
+
+    def fits(self, image, limit=CANDIDATES):
+        """
+        Verifies the candidate images of a query, as match() does, and returns every fit, also those with fewer
+        than INLIERS inliers.
+
+        Args:
+            image: PIL image, already oriented
+            limit: candidate images verified per query mirror
+
+        Returns:
+            list of (index id, Fit, mirrored), the best fit of each candidate image over the image and its mirror
+            image (mirrored is True when the mirror image fits best, the Fit then maps the mirror image's keypoint
+            positions), most inliers first
+        """
+
         self.flush()
         best = {}
-        for points, codes in self.detector(QUERY)(image, mirror=True):
-            for slot, inliers in self.find(points, codes, limit):
-                best[slot] = max(inliers, best.get(slot, 0))
+        for mirrored, (points, codes) in enumerate(self.detector(QUERY, QUERYLEVELS)(image, mirror=True)):
+            for slot, found in self.find(points, codes, limit):
+                if slot not in best or found.inliers > best[slot][0].inliers:
+                    best[slot] = (found, bool(mirrored))
 
-        return [(int(self.ids[slot]), inliers) for slot, inliers in sorted(best.items(), key=lambda x: (-x[1], x[0]))]
+        ranked = sorted(best.items(), key=lambda x: (-x[1][0].inliers, x[0]))
+        return [(int(self.ids[slot]), found, mirrored) for slot, (found, mirrored) in ranked]
 
     def find(self, points, codes, limit):
         """
@@ -334,7 +358,7 @@ class Keypoints(Graph):
             limit: candidate images verified
 
         Returns:
-            list of (slot, inliers) of verified images
+            list of (slot, Fit) of the candidate images verified
         """
 
         if not len(codes) or not len(self.descriptors) or not len(self.ids):
@@ -351,20 +375,19 @@ class Keypoints(Graph):
         order = np.argsort(-votes, kind="stable")[:limit]
 
         results, positions = [], np.arange(len(codes))
+        neighbours = self.points[np.maximum(rows, 0)].astype(np.float32)
         for slot in candidates[order][votes[order] >= INLIERS]:
-            # Nearest neighbour in this image, kept when clearly nearer than the next one in this image (Lowe)
+            # Nearest neighbour in this image, kept when clearly nearer than the next one in this image (Lowe) that
+            # is not the same corner on another pyramid level
             own = valid & (slots == slot)
             first = own.argmax(axis=1)
-            others = own.copy()
-            others[positions, first] = False
+            others = own & (np.abs(neighbours - neighbours[positions, first][:, None]).max(axis=2) > NEAR)
             second = others.argmax(axis=1)
             keep = own.any(axis=1) & (~others.any(axis=1) | (distances[positions, first] < RATIO * distances[positions, second]))
 
             source = points[keep]
             target = self.points[rows[positions, first][keep]].astype(np.float32)
-            inliers = verify(source, target)
-            if inliers >= INLIERS:
-                results.append((int(slot), inliers))
+            results.append((int(slot), fit(source, target)))
 
         return results
 

@@ -2,6 +2,8 @@
 Verify module: the geometric check of a keypoint match, an affine fit between matched keypoint positions.
 """
 
+from typing import NamedTuple, Optional
+
 import numpy as np
 
 from .features import SIDE, cv2
@@ -20,6 +22,35 @@ SCALE = 8
 SKEW = 2
 
 
+class Fit(NamedTuple):
+    """
+    An affine fit: the distinct inlier keypoints and the transform from query keypoint positions to the indexed
+    image's keypoint positions (both measured in the images resized for keypoints, see Features.frame). A tuple, so
+    that `inliers, matrix = fit(...)` unpacks it.
+    """
+
+    # Distinct inlier keypoints, 0 when no plausible transform fits
+    inliers: int
+
+    # 2 x 3 affine matrix, None when no plausible transform fits or it has fewer than INLIERS inliers
+    matrix: Optional[np.ndarray] = None
+
+    def project(self, points):
+        """
+        Maps query positions through the fitted transform, e.g. the corners of the query to outline the region of
+        the indexed image that it covers.
+
+        Args:
+            points: array (n, 2) of positions in the query's resized image
+
+        Returns:
+            float64 array (n, 2) of positions in the indexed image's resized image
+        """
+
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        return points @ self.matrix[:, :2].T + self.matrix[:, 2]
+
+
 def verify(source, target, side=SIDE):
     """
     Fits an affine transform from query keypoints to an indexed image's keypoints with RANSAC and counts the distinct
@@ -34,7 +65,7 @@ def verify(source, target, side=SIDE):
         number of distinct inlier keypoints, 0 when no plausible transform fits
     """
 
-    return fit(source, target, side)[0]
+    return fit(source, target, side).inliers
 
 
 def fit(source, target, side=SIDE):
@@ -48,28 +79,28 @@ def fit(source, target, side=SIDE):
         side: image side the positions are measured in
 
     Returns:
-        (distinct inlier keypoints, 2 x 3 affine matrix mapping source positions to target positions, or None when
-        no plausible transform fits)
+        Fit: distinct inlier keypoints and the 2 x 3 affine matrix mapping source positions to target positions
+        (None when no plausible transform fits or it has fewer than INLIERS inliers)
     """
 
     if len(source) < INLIERS:
-        return 0, None
+        return Fit(0)
 
     # Same result for the same matches
     cv2().setRNGSeed(0)
     matrix, inliers = cv2().estimateAffine2D(source, target, method=cv2().RANSAC, ransacReprojThreshold=REPROJECTION * side, maxIters=2000, confidence=0.995)
     if matrix is None:
-        return 0, None
+        return Fit(0)
 
     # A copy is not mirrored (mirror images are queried separately), nor collapsed to a line, nor stretched more
     # than SKEW times along one axis than the other, nor scaled beyond SCALE
     singular = np.linalg.svd(matrix[:, :2], compute_uv=False)
     if np.linalg.det(matrix[:, :2]) <= 0 or singular[1] < 1 / SCALE or singular[0] > SCALE or singular[0] / singular[1] > SKEW:
-        return 0, None
+        return Fit(0)
 
     inliers = inliers.reshape(-1).astype(bool)
     count = min(len(np.unique(source[inliers].round(), axis=0)), len(np.unique(target[inliers].round(), axis=0)))
-    return count, matrix if count >= INLIERS else None
+    return Fit(count, matrix if count >= INLIERS else None)
 
 
 def turned(matrix):
