@@ -204,7 +204,7 @@ class Evidence:
         if stored is None:
             return
 
-        images = {slot: x for x, slot in ((x, stored.slot(indexid)) for x, indexid in enumerate(self.images.indexids) if indexid is not None) if slot is not None}
+        images = {slot: x for x, slot in ((x, self.slot(x)) for x in range(len(self.images))) if slot is not None}
 
         # pylint: disable=C0415
         from ..keypoints.pairs import matches
@@ -224,16 +224,16 @@ class Evidence:
         if stored is None:
             return
 
+        # pylint: disable=C0415
+        from ..keypoints.pairs import compare
+
         for (x, y), link in self.links.items():
             if link.kind != FLIPPED or link.distance is None or link.distance > self.rule.threshold or self.accept(x, y, link):
                 continue
 
-            slots = [stored.slot(self.images.indexids[z]) if self.images.indexids[z] is not None else None for z in (x, y)]
+            slots = [self.slot(x), self.slot(y)]
             features = stored.graph.mirrored(self.images.paths[x]) if None not in slots and self.images.paths[x] else None
             if features is not None:
-                # pylint: disable=C0415
-                from ..keypoints.pairs import compare
-
                 points, codes, width = features
                 inliers, matrix = compare((points, codes), stored.features(slots[1]))
                 if inliers > link.inliers:
@@ -319,12 +319,22 @@ class Evidence:
             True when a failed keypoint fit says the pair is not a match
         """
 
-        stored = self.features()
-        if stored is None or self.images.indexids[x] is None:
-            return False
+        slot = self.slot(x)
+        return slot is not None and self.features().count(slot) >= CHECKABLE
 
-        slot = stored.slot(self.images.indexids[x])
-        return slot is not None and stored.count(slot) >= CHECKABLE
+    def slot(self, x):
+        """
+        Gets the slot of an image's keypoints.
+
+        Args:
+            x: image
+
+        Returns:
+            slot, or None when the index has no keypoints or the image none
+        """
+
+        stored = self.features()
+        return stored.slot(self.images.indexids[x]) if stored is not None and self.images.indexids[x] is not None else None
 
     def get(self, x, y):
         """
@@ -370,7 +380,7 @@ class Evidence:
 
         stored = self.features()
         if stored is not None and not self.rule.settles(link.distance):
-            slots = [stored.slot(self.images.indexids[z]) if self.images.indexids[z] is not None else None for z in (x, y)]
+            slots = [self.slot(x), self.slot(y)]
             if None not in slots:
                 # pylint: disable=C0415
                 from ..keypoints.pairs import compare
