@@ -191,9 +191,7 @@ def match(images, evidence, x, keeper, link):
 
     if evidence.identical(x, keeper):
         kind = "identical"
-    elif link.kind == FLIPPED and link.distance is not None and (not link.inliers or turned(link.matrix)):
-        kind = "flipped"
-    elif turned(link.matrix):
+    elif turned(link.matrix) or (link.kind == FLIPPED and link.distance is not None and not link.inliers):
         kind = "flipped"
     elif link.kind == TRIMMED and link.distance is not None:
         kind = "border"

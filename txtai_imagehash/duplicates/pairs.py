@@ -83,7 +83,7 @@ def pairs(codes, threshold, nbits=64, radius=None, workers=None):
     if workers > 1:
         # Forked workers share the codes without copying them; tables are handed out a few at a time
         method = "fork" if "fork" in get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(workers, mp_context=get_context(method), initializer=share, initargs=(codes, threshold)) as executor:
+        with ProcessPoolExecutor(workers, mp_context=get_context(method), initializer=initialize, initargs=(codes, threshold)) as executor:
             found = list(executor.map(shared, tables, chunksize=max(1, len(tables) // (4 * workers))))
     else:
         found = [match(codes, table, threshold) for table in tables]
@@ -94,11 +94,11 @@ def pairs(codes, threshold, nbits=64, radius=None, workers=None):
     return a, b, popcount(codes, a, b)
 
 
-# Codes and threshold of a worker process (see share())
+# Codes and threshold of a worker process (see initialize())
 WORKER = {}
 
 
-def share(codes, threshold):
+def initialize(codes, threshold):
     """
     Keeps the arguments of a worker process's tables (a pool initializer).
     """
