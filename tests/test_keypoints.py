@@ -8,14 +8,16 @@ import os
 import subprocess
 import sys
 
+import faiss
 import numpy as np
 import pytest
 
-from PIL import Image
+from PIL import Image, ImageFilter
 from txtai import Embeddings
 
 from txtai_imagehash import storage
 from txtai_imagehash.keypoints import descriptors as descriptorindex
+from txtai_imagehash.keypoints import features as featuresmodule
 from txtai_imagehash.keypoints.verify import INLIERS
 from txtai_imagehash.cli import main
 from txtai_imagehash.samples import attack, distractors
@@ -50,6 +52,37 @@ def test_spread(photos):
     half = features.side / 2
     quarters = np.bincount((points[:, 0] >= half).astype(int) * 2 + (points[:, 1] >= half).astype(int), minlength=4)
     assert quarters.min() >= 0.1 * len(points), quarters
+
+
+def test_smooth(photos, monkeypatch):
+    """
+    A smooth picture, with too few corners at the first FAST threshold, is filled up with corners of the lower
+    thresholds, and its crops are found by keypoints; a sharp photo keeps the same keypoints as with one threshold.
+    """
+
+    smooth = {name: photos[name].filter(ImageFilter.GaussianBlur(12)) for name in ["astronaut", "coffee", "rocket"]}
+
+    # The blurred astronaut and coffee are indexed with a sharp photo; the rocket is not
+    embeddings = build([("astronaut", smooth["astronaut"]), ("coffee", smooth["coffee"]), ("camera", photos["camera"])], keypoints=True)
+    for name in ["astronaut", "coffee"]:
+        for kind in ["crop50", "seedcrop"]:
+            results = search(embeddings, attack(smooth[name], kind, seed=1))
+            assert results and results[0]["id"] == name and results[0]["inliers"] >= INLIERS, (name, kind, results[:1])
+
+    assert not search(embeddings, attack(smooth["rocket"], "crop50", seed=1))
+
+    # Keypoints against the first threshold alone
+    features = Features(256)
+    monkeypatch.setattr(featuresmodule, "THRESHOLDS", featuresmodule.THRESHOLDS[:1])
+    first = Features(256)
+
+    for name, image in smooth.items():
+        found, filled = len(first(image)[0]), len(features(image)[0])
+        assert found < 128 and filled >= min(256, 2 * found), (name, found, filled)
+
+    points, codes = features(photos["camera"])
+    expected = first(photos["camera"])
+    assert (points == expected[0]).all() and (codes == expected[1]).all()
 
 
 def test_mirror(photos):
@@ -225,6 +258,15 @@ def test_descriptors_ivf(tmp_path, monkeypatch):
 
     # Rows read back in order
     assert (np.concatenate([chunk for _, chunk in descriptors.indexed()]) == codes).all()
+
+    # A query batch below SERIAL runs on one thread and gives the multi-threaded result; the thread count is restored
+    threads = faiss.omp_get_max_threads()
+    monkeypatch.setattr(descriptorindex, "SERIAL", 1)
+    parallel = descriptors.search(codes[rows], 3)
+    monkeypatch.setattr(descriptorindex, "SERIAL", 1 << 30)
+    serial = descriptors.search(codes[rows], 3)
+    assert (serial[0] == parallel[0]).all() and (serial[1] == parallel[1]).all()
+    assert faiss.omp_get_max_threads() == threads
 
     descriptors.save(str(tmp_path / "descriptors"))
     loaded = Descriptors(nprobe=4096)

@@ -26,6 +26,10 @@ QUERYLEVELS = 12
 # most this factor, so that FAST's fixed threshold finds corners in hazy, dark or low-contrast pictures
 GAIN = 8
 
+# FAST thresholds, strongest first. Corners of the first are kept; a smooth picture that has fewer than the kept
+# count is filled up with the new corners of the next thresholds, so that its crops still share keypoints with it
+THRESHOLDS = (10, 5)
+
 
 def cv2():
     """
@@ -76,7 +80,13 @@ class Features:
         """
 
         self.count, self.side, self.grid = count, side, grid
-        self.orb = cv2().ORB_create(nfeatures=4 * count, scaleFactor=1.2, nlevels=levels, edgeThreshold=15, patchSize=31, fastThreshold=10)
+        self.orbs = [
+            cv2().ORB_create(nfeatures=4 * count, scaleFactor=1.2, nlevels=levels, edgeThreshold=15, patchSize=31, fastThreshold=threshold)
+            for threshold in THRESHOLDS
+        ]
+
+        # Descriptors do not depend on the FAST threshold
+        self.orb = self.orbs[0]
 
     def __call__(self, image, mirror=False):
         """
@@ -92,7 +102,7 @@ class Features:
         """
 
         pixels = self.pixels(image)
-        keypoints = self.spread(self.orb.detect(pixels, None))
+        keypoints = self.detect(pixels)
         if not mirror:
             return self.describe(pixels, keypoints)
 
@@ -100,6 +110,31 @@ class Features:
         width = pixels.shape[1]
         mirrored = [cv2().KeyPoint(width - 1 - k.pt[0], k.pt[1], k.size, (180 - k.angle) % 360, k.response, k.octave) for k in keypoints]
         return [self.describe(pixels, keypoints), self.describe(np.ascontiguousarray(pixels[:, ::-1]), mirrored)]
+
+    def detect(self, pixels):
+        """
+        Detects up to self.count keypoints, spread over the grid. Keypoints of the strongest FAST threshold come
+        first; while fewer were found than self.count, the new corners of each lower threshold fill the places left.
+        A picture with enough corners gets exactly the keypoints of the first threshold.
+
+        Args:
+            pixels: grey uint8 array
+
+        Returns:
+            list of cv2.KeyPoint
+        """
+
+        keypoints = list(self.spread(self.orbs[0].detect(pixels, None), self.count))
+        for orb in self.orbs[1:]:
+            if len(keypoints) >= self.count:
+                break
+
+            # Corners already kept are found again at a lower threshold: add only new ones
+            seen = {(k.pt, k.octave) for k in keypoints}
+            extra = [k for k in orb.detect(pixels, None) if (k.pt, k.octave) not in seen]
+            keypoints = keypoints + self.spread(extra, self.count - len(keypoints))
+
+        return keypoints
 
     def describe(self, pixels, keypoints):
         """
@@ -157,18 +192,19 @@ class Features:
 
         return pixels
 
-    def spread(self, keypoints):
+    def spread(self, keypoints, count):
         """
-        Keeps the strongest self.count keypoints, taken in turn from each grid cell.
+        Keeps the strongest count keypoints, taken in turn from each grid cell.
 
         Args:
             keypoints: list of cv2.KeyPoint
+            count: number of keypoints kept
 
         Returns:
             list of cv2.KeyPoint
         """
 
-        if len(keypoints) <= self.count:
+        if len(keypoints) <= count:
             return keypoints
 
         points = np.array([k.pt for k in keypoints])
@@ -180,5 +216,5 @@ class Features:
         ranks = np.empty(len(order), dtype=np.int64)
         starts = np.searchsorted(cell[order], cell[order], side="left")
         ranks[order] = np.arange(len(order)) - starts
-        keep = np.lexsort((cell, ranks))[: self.count]
+        keep = np.lexsort((cell, ranks))[:count]
         return [keypoints[x] for x in sorted(keep)]
