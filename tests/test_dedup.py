@@ -13,6 +13,7 @@ from txtai import Embeddings
 from txtai_imagehash import ImageError, ImageHash, build, config, documents, hamming
 from txtai_imagehash.duplicates import dedup, tojson
 from txtai_imagehash.duplicates.evidence import FLIPPED, Evidence, Link
+from txtai_imagehash.duplicates import pairs as pairsmodule
 from txtai_imagehash.duplicates.pairs import components, pairs, union
 from txtai_imagehash.duplicates.sources import images
 from txtai_imagehash.keypoints.verify import INLIERS, TURNED, turned
@@ -70,6 +71,26 @@ def test_pairs_long_codes():
     codes = planted(rng, 800, 2, 100, 8)
     a, b, _ = pairs(codes, 6, nbits=128)
     assert set(zip(a.tolist(), b.tolist())) == brute(codes, 6)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_pairs_among(workers, monkeypatch):
+    """
+    Pairs with at least one marked row (an image's own hashes against flips and cuts): exactly the brute-force pairs
+    that include a marked row, with tables in one process or shared by workers.
+    """
+
+    monkeypatch.setattr(pairsmodule, "PARALLEL", 100)
+    rng = np.random.default_rng(7)
+    codes = planted(rng, 1200, 3, 150, 20)
+    among = rng.random(len(codes)) < 0.2
+
+    a, b, distance = pairs(codes, 24, nbits=192, radius=6, workers=workers, among=among)
+    found = set(zip(a.tolist(), b.tolist()))
+    everything = set(zip(*pairs(codes, 24, nbits=192, radius=6, workers=1)[:2]))
+    expected = {(x, y) for x, y in everything if among[x] or among[y]}
+    assert expected and found == expected and (a < b).all() and (distance <= 24).all()
+    assert len(found) < len({(x, y) for x, y in everything})
 
 
 def test_union_chain():

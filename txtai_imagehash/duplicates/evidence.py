@@ -21,10 +21,13 @@ RAW, TRIMMED, FLIPPED, CROP = 0, 1, 2, 3
 # screens round their sizes differently
 CUT = 0.05
 
-# Search radius per 64-bit word of the hash pairs: pairs within 3 x RADIUS bits of the combined hash are all found,
-# further ones when one of its three words is this close (the gray zone beyond needs keypoints, which find their
-# own candidates)
-RADIUS = 8
+# Search radius per 64-bit word of the hash pairs. A 64-bit hash is searched within RADIUS bits (the average
+# hash's threshold). Longer hashes are searched word by word within WORDRADIUS bits: pairs of the combined
+# hash within 3 x WORDRADIUS bits are all found (beyond the loose threshold, the farthest a hash alone accepts),
+# further ones when one of its three words is this close (the gray zone beyond needs keypoints, which find their own
+# candidates). Each bit more costs about 2-3x the tables and candidates: 8 bits per word took 6x the time of 6 on
+# 20,000 images, for the same links
+RADIUS, WORDRADIUS = 8, 6
 
 # Images with less contrast than this (grey levels, standard deviation of the hash thumbnail) have hashes that say
 # nothing: their hashes only match where the files are identical
@@ -107,11 +110,12 @@ class Evidence:
         inverse = inverse.reshape(-1)
 
         # Rows with an identical code link to the first row of that code; distinct codes within the threshold link
-        # their first rows
+        # their first rows. Two flips, rotations or cuts are never compared (see distances()): only pairs with an
+        # image's own hash (raw or trimmed) are searched
         rows = np.arange(len(self.codes))
         a, b = [first[inverse[rows != first[inverse]]]], [rows[rows != first[inverse]]]
         if len(unique) > 1 and self.rule.threshold > 0:
-            x, y = self.pairs(unique)
+            x, y = self.pairs(unique, self.kinds[first] <= TRIMMED)
             a.append(first[x])
             b.append(first[y])
 
@@ -123,14 +127,15 @@ class Evidence:
             elif known.distance is None or (link.distance, link.kind) < (known.distance, known.kind):
                 known.distance, known.kind, known.cut = link.distance, link.kind, link.cut
 
-    def pairs(self, unique):
+    def pairs(self, unique, own):
         """
         Pairs of distinct codes within the rule's threshold. An index in PostgreSQL whose images only have their raw
         hashes finds them inside the database, exactly (txtai_imagehash.postgres.pairs); otherwise pairs() searches
-        each 64-bit word within RADIUS bits.
+        each 64-bit word (see RADIUS), for pairs with at least one code of the own ones.
 
         Args:
             unique: uint64 array (n, words) of distinct codes
+            own: boolean array (n,), True for codes that are an image's own hash (raw or trimmed)
 
         Returns:
             (a, b) int arrays of rows of unique
@@ -140,7 +145,8 @@ class Evidence:
         if finder and len(self.codes) == len(self.images):
             return locate(unique, finder(self.rule.threshold))
 
-        x, y, _ = pairs(unique, self.rule.threshold, self.nbits, RADIUS)
+        radius = RADIUS if unique.shape[1] == 1 else WORDRADIUS
+        x, y, _ = pairs(unique, self.rule.threshold, self.nbits, radius, among=own if not own.all() else None)
         return x, y
 
     def distances(self, a, b, distances):

@@ -37,7 +37,7 @@ def popcount(codes, a, b):
     return np.bitwise_count(codes[a] ^ codes[b]).sum(axis=1, dtype=np.int64)
 
 
-def pairs(codes, threshold, nbits=64, radius=None, workers=None):
+def pairs(codes, threshold, nbits=64, radius=None, workers=None, among=None):
     """
     Finds all pairs of rows within threshold bits of each other, without comparing all pairs: multi-index
     hashing by the pigeonhole principle (see txtai_imagehash.ann.pigeonhole()), one sort per table, candidates
@@ -54,6 +54,9 @@ def pairs(codes, threshold, nbits=64, radius=None, workers=None):
         radius: search radius per word, defaults to the exact radii(); a smaller radius finds every pair
                 within radius * words bits and only some of those further apart, at a fraction of the cost
         workers: worker processes for the tables, None for one per CPU (from PARALLEL hashes on), 1 for none
+        among: optional boolean array (n,): only pairs with at least one row marked are found, e.g. the hashes of the
+               images themselves against their flips and cuts, which need not be paired among themselves. Each table
+               then looks every row's key up among the marked rows' keys instead of pairing all rows
 
     Returns:
         (a, b, distance) int arrays with a < b, each pair once
@@ -83,10 +86,10 @@ def pairs(codes, threshold, nbits=64, radius=None, workers=None):
     if workers > 1:
         # Forked workers share the codes without copying them; tables are handed out a few at a time
         method = "fork" if "fork" in get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(workers, mp_context=get_context(method), initializer=initialize, initargs=(codes, threshold)) as executor:
+        with ProcessPoolExecutor(workers, mp_context=get_context(method), initializer=initialize, initargs=(codes, threshold, among)) as executor:
             found = list(executor.map(shared, tables, chunksize=max(1, len(tables) // (4 * workers))))
     else:
-        found = [match(codes, table, threshold) for table in tables]
+        found = [match(codes, table, threshold, among) for table in tables]
 
     # Each pair once
     found = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.uint64)
@@ -98,12 +101,12 @@ def pairs(codes, threshold, nbits=64, radius=None, workers=None):
 WORKER = {}
 
 
-def initialize(codes, threshold):
+def initialize(codes, threshold, among=None):
     """
     Keeps the arguments of a worker process's tables (a pool initializer).
     """
 
-    WORKER.update(codes=codes, threshold=threshold)
+    WORKER.update(codes=codes, threshold=threshold, among=among)
 
 
 def shared(table):
@@ -111,10 +114,10 @@ def shared(table):
     Verified pairs of one table in a worker process.
     """
 
-    return match(WORKER["codes"], table, WORKER["threshold"])
+    return match(WORKER["codes"], table, WORKER["threshold"], WORKER["among"])
 
 
-def match(codes, table, threshold):
+def match(codes, table, threshold, among=None):
     """
     Verified pairs of one table: rows sorted by the table's key (its blocks side by side), rows with equal keys
     verified.
@@ -123,6 +126,7 @@ def match(codes, table, threshold):
         codes: uint64 array (n, words)
         table: blocks of the key, each (word, shift, width) as txtai_imagehash.ann.layout() gives them
         threshold: maximum distance
+        among: optional boolean array (n,), see pairs()
 
     Returns:
         uint64 array of a << 32 | b for verified pairs, a < b
@@ -137,7 +141,41 @@ def match(codes, table, threshold):
         key = (key << np.uint64(size)) | ((codes[:, word] >> np.uint64(shift)) & np.uint64((1 << size) - 1))
         width += size
 
+    if among is not None:
+        return lookup(key, among, codes, threshold)
+
     return candidates(np.sort((key << np.uint64(32)) | np.arange(codes.shape[0], dtype=np.uint64)), codes, threshold)
+
+
+def lookup(keys, among, codes, threshold):
+    """
+    Verifies candidate pairs of one table between every row and the marked rows: each row's key is looked up among the
+    marked rows' sorted keys, rows with equal keys verified. Two marked rows are verified once (the smaller first).
+
+    Args:
+        keys: uint64 array (n,) of the table's keys
+        among: boolean array (n,) of marked rows
+        codes: uint64 array (n, words)
+        threshold: maximum distance
+
+    Returns:
+        uint64 array of a << 32 | b for verified pairs, a < b
+    """
+
+    marked = np.flatnonzero(among)
+    marked = marked[np.argsort(keys[marked], kind="stable")]
+    ordered = keys[marked]
+
+    low, high = np.searchsorted(ordered, keys, side="left"), np.searchsorted(ordered, keys, side="right")
+    counts = high - low
+    a = np.repeat(np.arange(len(keys), dtype=np.int64), counts)
+    b = marked[np.repeat(low - (np.cumsum(counts) - counts), counts) + np.arange(len(a), dtype=np.int64)]
+
+    keep = (a != b) & (~among[a] | (a < b))
+    a, b = a[keep], b[keep]
+    close = np.bitwise_count(codes[a] ^ codes[b]).sum(axis=1, dtype=np.int64) <= threshold
+    a, b = a[close], b[close]
+    return (np.minimum(a, b).astype(np.uint64) << np.uint64(32)) | np.maximum(a, b).astype(np.uint64)
 
 
 def candidates(ordered, codes, threshold):
