@@ -287,25 +287,35 @@ def metadata(ids, paths, stored, objects):
             missing.append(x)
 
     if missing and objects is not None:
-        stored = stored_objects(objects, [ids[x] for x in missing])
+        positions = {}
         for x in missing:
-            if stored.get(ids[x]) is not None:
-                output[x].update(header(stored[ids[x]], f"index id {ids[x]}"))
+            positions.setdefault(ids[x], []).append(x)
+
+        # One batch of objects in memory at a time
+        for uid, value in stored_objects(objects, list(positions)):
+            if value is not None:
+                size = header(value, f"index id {uid}")
+                for x in positions.get(uid, []):
+                    output[x].update(size)
 
     return output
 
 
 def stored_objects(embeddings, ids, batch=500):
     """
-    Reads stored image objects from an index by id.
+    Reads stored image objects from an index by id, a batch at a time.
+
+    Args:
+        embeddings: Embeddings index
+        ids: list of ids
+        batch: ids read per query
 
     Returns:
-        dict {id: PIL image}
+        generator of (id, object), objects as the index returns them (PIL images)
     """
 
-    objects = {}
     if not embeddings.config.get("objects"):
-        return objects
+        return
 
     for x in range(0, len(ids), batch):
         chunk = ids[x : x + batch]
@@ -313,9 +323,7 @@ def stored_objects(embeddings, ids, batch=500):
         parameters = {f"p{y}": str(uid) for y, uid in enumerate(chunk)}
         where = ", ".join(f":{name}" for name in parameters)
         for row in embeddings.search(f"select id, object from txtai where id in ({where})", len(chunk), parameters=parameters):
-            objects[row["id"]] = row.get("object")
-
-    return objects
+            yield row["id"], row.get("object")
 
 
 def header(source, name):
