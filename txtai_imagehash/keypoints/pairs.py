@@ -56,7 +56,10 @@ class Stored:
         graph.descriptors.optimize()
 
         self.graph = graph
-        self.codes = np.concatenate([codes for _, codes in graph.descriptors.indexed()]) if len(graph.descriptors) else np.zeros((0, 32), dtype=np.uint8)
+        # Codes in row order (an inverted file index is read back in one piece: no second copy)
+        chunks = [codes for _, codes in graph.descriptors.indexed()] if len(graph.descriptors) else [np.zeros((0, 32), dtype=np.uint8)]
+        self.codes = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+        del chunks
         self.index = graph.descriptors if graph.descriptors.trained or len(self.codes) <= SEARCH else inverted(self.codes, graph.descriptors.nprobe)
         self.points = graph.points.astype(np.float32)
         self.starts = graph.starts
