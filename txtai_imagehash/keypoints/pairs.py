@@ -61,7 +61,8 @@ class Stored:
         self.codes = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
         del chunks
         self.index = graph.descriptors if graph.descriptors.trained or len(self.codes) <= SEARCH else inverted(self.codes, graph.descriptors.nprobe)
-        self.points = graph.points.astype(np.float32)
+        # Positions as stored (float16: 4 bytes a keypoint), converted per image
+        self.points = graph.points
         self.starts = graph.starts
         self.ends = np.append(graph.starts[1:], len(self.codes)).astype(np.int64)
 
@@ -119,7 +120,7 @@ class Stored:
         """
 
         start, end = self.starts[slot], self.ends[slot]
-        return self.points[start:end], self.codes[start:end]
+        return self.points[start:end].astype(np.float32), self.codes[start:end]
 
 
 def inverted(codes, nprobe):
