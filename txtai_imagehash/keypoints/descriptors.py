@@ -12,6 +12,9 @@ import numpy as np
 FLAT = 65536
 LIST = 1024
 
+# Most inverted lists of an IVF (list numbers then fit in 2 bytes while building)
+LISTS = 65536
+
 # Inverted lists probed per query descriptor
 NPROBE = 8
 
@@ -141,7 +144,7 @@ class Descriptors:
         self.index = None
 
         # Centroids: distinct sampled descriptors
-        nlist = int(min(65536, 2 ** np.ceil(np.log2(max(256, rows / LIST)))))
+        nlist = int(min(LISTS, 2 ** np.ceil(np.log2(max(256, rows / LIST)))))
         picks = np.sort(np.random.default_rng(0).choice(rows, min(rows, 2 * nlist), replace=False))
         sample = np.unique(np.concatenate([codes[picks[(picks >= offset) & (picks < offset + len(codes))] - offset] for offset, codes in self.chunks(rows)]), axis=0)
         sample = sample[np.random.default_rng(0).permutation(len(sample))[:nlist]]
@@ -153,8 +156,8 @@ class Descriptors:
         quantizer.this.disown()
         index.own_fields = True
 
-        # Assign every row to its list, size every list exactly, then fill the lists
-        lists = np.concatenate([quantizer.search(codes, 1)[1][:, 0].astype(np.int32) for _, codes in self.chunks(rows)])
+        # Assign every row to its list (2 bytes a row, see LISTS), size every list exactly, then fill the lists
+        lists = np.concatenate([quantizer.search(codes, 1)[1][:, 0].astype(np.uint16) for _, codes in self.chunks(rows)])
         for number, size in enumerate(np.bincount(lists, minlength=index.nlist)):
             index.invlists.resize(number, int(size))
             index.invlists.resize(number, 0)
