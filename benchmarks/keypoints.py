@@ -15,6 +15,15 @@ the same run.
 
 Usage:
     python benchmarks/keypoints.py [--sizes 10000,100000] [--queries 200] [--workers 2]
+    python benchmarks/keypoints.py --model 100000,1000000 [--measured 100000:34.1:1656]
+
+--model measures, instead of building whole indexes, what grows with the collection: the descriptor search of one
+query (its 300 + 300 mirrored descriptors, NEIGHBORS each, NPROBE lists probed, on one thread as search() runs it) on
+an IVF of each size's geometry (its number of lists, as Descriptors.rebuild sizes them, and their length), as the
+HNSW coarse quantizer over that many centroids plus a scan of lists of that length (a smaller IVF of random codes with
+lists of the same length: a scan costs the same whatever the codes), and the memory the index holds (code, id and
+position of every descriptor). --measured SIZE:P50:RSS anchors the model on a measured run: the model adds the growth
+of the descriptor search to that p50, and of the descriptors' bytes to that resident size.
 """
 
 import argparse
@@ -32,6 +41,7 @@ from txtai import Embeddings
 from txtai_imagehash import config
 from txtai_imagehash.hashing.variants import Variants
 from txtai_imagehash.keypoints import Features, keypointconfig
+from txtai_imagehash.keypoints.descriptors import LIST, LISTS, NPROBE
 from txtai_imagehash.keypoints.features import COUNT, QUERY, QUERYLEVELS
 from txtai_imagehash.keypoints.graph import NEIGHBORS
 from txtai_imagehash.robust import search
@@ -161,6 +171,80 @@ def run(size, queries, workers, output):
     )
 
 
+def geometry(size):
+    """
+    Descriptors and inverted lists of an index of size images, as Descriptors.rebuild sizes them.
+
+    Returns:
+        (descriptors, lists, descriptors per list)
+    """
+
+    descriptors = COUNT * size
+    lists = int(min(LISTS, 2 ** np.ceil(np.log2(max(256, descriptors / LIST)))))
+    return descriptors, lists, descriptors // lists
+
+
+def timed(function, repeats=20):
+    """
+    Median seconds of a function.
+    """
+
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+
+    return statistics.median(times)
+
+
+def model(sizes, measured):
+    """
+    Measures the query cost and memory that grow with the collection (see --model) and prints the model.
+
+    Args:
+        sizes: numbers of images
+        measured: (size, match p50 ms, RSS MB) of a measured run, or None
+    """
+
+    faiss.omp_set_num_threads(1)
+    random = np.random.default_rng(0)
+    queries = random.integers(0, 256, (2 * QUERY, 32), dtype=np.uint8)
+
+    rows = {}
+    for size in sorted(set(sizes + ([measured[0]] if measured else []))):
+        descriptors, nlist, length = geometry(size)
+
+        # Coarse quantizer as rebuild() makes it: HNSW over nlist centroids
+        quantizer = faiss.IndexBinaryHNSW(256, 16)
+        quantizer.add(random.integers(0, 256, (nlist, 32), dtype=np.uint8))
+        assign = timed(lambda quantizer=quantizer: quantizer.search(queries, NPROBE))
+
+        # Scan: an IVF of 1,024 lists of the same length, with a flat quantizer whose own cost is taken off
+        flat = faiss.IndexBinaryFlat(256)
+        flat.add(random.integers(0, 256, (1024, 32), dtype=np.uint8))
+        index = faiss.IndexBinaryIVF(flat, 256, 1024)
+        index.own_fields = False
+        codes = random.integers(0, 256, (1024 * length, 32), dtype=np.uint8)
+        ids, lists = np.arange(len(codes), dtype=np.int64), np.repeat(np.arange(1024, dtype=np.int64), length)
+        index.add_core(len(codes), faiss.swig_ptr(codes), faiss.swig_ptr(ids), faiss.swig_ptr(lists))
+        index.ntotal = len(codes)
+        index.nprobe = NPROBE
+        scan = timed(lambda index=index: index.search(queries, NEIGHBORS)) - timed(lambda: flat.search(queries, NPROBE))
+
+        # Bytes the index holds per descriptor: 32 of code and 8 of id in its list, 4 of position (2 float16)
+        rows[size] = (descriptors, nlist, length, 1000 * assign, 1000 * max(scan, 0.0), descriptors * 44 / 2**20)
+        del index, codes, ids, lists
+
+    print("\n| images | descriptors | IVF lists | per list | quantizer ms | list scan ms | descriptor search ms | descriptor MB | modelled match p50 ms | modelled RSS MB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    anchor = rows[measured[0]] if measured else None
+    for size, (descriptors, nlist, length, assign, scan, megabytes) in rows.items():
+        p50 = f"{measured[1] + assign + scan - anchor[3] - anchor[4]:.1f}" if measured else "-"
+        resident = f"{measured[2] + megabytes - anchor[5]:,.0f}" if measured else "-"
+        print(f"| {size:,} | {descriptors:,} | {nlist:,} | {length:,} | {assign:.2f} | {scan:.2f} | {assign + scan:.2f} | {megabytes:,.0f} | {p50} | {resident} |")
+
+
 def main(args=None):
     """
     Runs the benchmark.
@@ -170,7 +254,14 @@ def main(args=None):
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated numbers of indexed images")
     parser.add_argument("--queries", type=int, default=200, help="queries per size")
     parser.add_argument("--workers", type=int, default=2, help="keypoint extraction processes")
+    parser.add_argument("--model", help="comma-separated sizes to model instead of building (see above)")
+    parser.add_argument("--measured", help="SIZE:P50:RSS of a measured run the model is anchored on")
     args = parser.parse_args(args)
+
+    if args.model:
+        measured = tuple(float(x) for x in args.measured.split(":")) if args.measured else None
+        model([int(x) for x in args.model.split(",")], (int(measured[0]), measured[1], measured[2]) if measured else None)
+        return
 
     rows = []
     for size in (int(x) for x in args.sizes.split(",")):
