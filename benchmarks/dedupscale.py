@@ -113,7 +113,7 @@ def run(size, workers, index, output):
     # Planted pairs found: an original and its copies in one group; pairs of different originals in one group
     found = {(a, b) for group in groups for a, b in itertools.combinations(sorted(image["id"] for image in group["images"]), 2)}
     true = {(a, b) for a, b in found | {(f"{seed}", f"{seed}-{kind}") for seed in range(0, size, PLANT) for kind in COPIES} if a.split("-")[0] == b.split("-")[0]}
-    planted = {(f"{seed}", f"{seed}-{kind}") for seed in range(0, size, PLANT) for kind in COPIES if any(i == f"{seed}-{kind}" for i in hashes)}
+    planted = {(f"{seed}", f"{seed}-{kind}") for seed in range(0, size, PLANT) for kind in COPIES if f"{seed}-{kind}" in hashes}
     false = [pair for pair in found if pair[0].split("-")[0] != pair[1].split("-")[0]]
 
     output.put(
