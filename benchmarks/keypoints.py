@@ -41,7 +41,7 @@ from txtai import Embeddings
 from txtai_imagehash import config
 from txtai_imagehash.hashing.variants import Variants
 from txtai_imagehash.keypoints import Features, keypointconfig
-from txtai_imagehash.keypoints.descriptors import LIST, LISTS, NPROBE
+from txtai_imagehash.keypoints.descriptors import NPROBE, listcount
 from txtai_imagehash.keypoints.features import COUNT, QUERY, QUERYLEVELS
 from txtai_imagehash.keypoints.graph import NEIGHBORS
 from txtai_imagehash.robust import search
@@ -173,14 +173,14 @@ def run(size, queries, workers, output):
 
 def geometry(size):
     """
-    Descriptors and inverted lists of an index of size images, as Descriptors.rebuild sizes them.
+    Descriptors and inverted lists of an index of size images, as Descriptors.rebuild sizes them (listcount).
 
     Returns:
         (descriptors, lists, descriptors per list)
     """
 
     descriptors = COUNT * size
-    lists = int(min(LISTS, 2 ** np.ceil(np.log2(max(256, descriptors / LIST)))))
+    lists = listcount(descriptors)
     return descriptors, lists, descriptors // lists
 
 

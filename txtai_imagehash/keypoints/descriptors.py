@@ -26,6 +26,21 @@ CHUNK = 1 << 20
 SERIAL = 4096
 
 
+def listcount(rows):
+    """
+    Number of inverted lists of an IVF over rows descriptors: a power of 2 from 256 to LISTS, about LIST descriptors
+    per list.
+
+    Args:
+        rows: number of descriptors
+
+    Returns:
+        number of lists
+    """
+
+    return int(min(LISTS, 2 ** np.ceil(np.log2(max(256, rows / LIST)))))
+
+
 class Descriptors:
     """
     Binary descriptor index over 256-bit codes: an exact faiss flat index while small, then an inverted file index
@@ -144,7 +159,7 @@ class Descriptors:
         self.index = None
 
         # Centroids: distinct sampled descriptors
-        nlist = int(min(LISTS, 2 ** np.ceil(np.log2(max(256, rows / LIST)))))
+        nlist = listcount(rows)
         picks = np.sort(np.random.default_rng(0).choice(rows, min(rows, 2 * nlist), replace=False))
         sample = np.unique(np.concatenate([codes[picks[(picks >= offset) & (picks < offset + len(codes))] - offset] for offset, codes in self.chunks(rows)]), axis=0)
         sample = sample[np.random.default_rng(0).permutation(len(sample))[:nlist]]
