@@ -76,8 +76,9 @@ def test_pairs_long_codes():
 @pytest.mark.parametrize("workers", [1, 2])
 def test_pairs_among(workers, monkeypatch):
     """
-    Pairs with at least one marked row (an image's own hashes against flips and cuts): exactly the brute-force pairs
-    that include a marked row, with tables in one process or shared by workers.
+    Pairs with at least one marked row (an image's own hashes against flips and cuts): exactly the pairs that the
+    all-rows search (itself checked against brute force above) finds with a marked row, with tables in one process or
+    shared by workers.
     """
 
     monkeypatch.setattr(pairsmodule, "PARALLEL", 100)

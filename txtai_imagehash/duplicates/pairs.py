@@ -175,7 +175,7 @@ def lookup(keys, among, codes, threshold):
     a, b = a[keep], b[keep]
     close = np.bitwise_count(codes[a] ^ codes[b]).sum(axis=1, dtype=np.int64) <= threshold
     a, b = a[close], b[close]
-    return (np.minimum(a, b).astype(np.uint64) << np.uint64(32)) | np.maximum(a, b).astype(np.uint64)
+    return pack(a, b)
 
 
 def candidates(ordered, codes, threshold):
@@ -208,13 +208,28 @@ def candidates(ordered, codes, threshold):
     while active.size:
         close = active[np.bitwise_count(values[active] ^ values[active + offset]).sum(axis=1, dtype=np.int64) <= threshold]
         a, b = rows[close], rows[close + offset]
-        output.append((np.minimum(a, b).astype(np.uint64) << np.uint64(32)) | np.maximum(a, b).astype(np.uint64))
+        output.append(pack(a, b))
 
         active = active[active + offset + 1 < len(keys)]
         active = active[keys[active + offset + 1] == keys[active]]
         offset += 1
 
     return np.concatenate(output) if output else np.empty(0, dtype=np.uint64)
+
+
+def pack(a, b):
+    """
+    Packs pairs of row numbers as one sort key each, the smaller row first.
+
+    Args:
+        a: int array of rows
+        b: int array of rows
+
+    Returns:
+        uint64 array of min(a, b) << 32 | max(a, b)
+    """
+
+    return (np.minimum(a, b).astype(np.uint64) << np.uint64(32)) | np.maximum(a, b).astype(np.uint64)
 
 
 def locate(codes, found):
