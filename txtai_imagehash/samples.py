@@ -216,6 +216,26 @@ def offcentre(image, random, area=0.64):
     return image.crop((left, top, left + width, top + height))
 
 
+def strip(image, share=0.15, size=(960, 600)):
+    """
+    Makes a mostly empty picture: the image squeezed into a strip at the right edge of a black canvas, as dark
+    wallpapers with a pattern at one edge are.
+
+    Args:
+        image: PIL image
+        share: width of the strip, as a share of the canvas width
+        size: canvas (width, height)
+
+    Returns:
+        RGB PIL image
+    """
+
+    canvas = Image.new("RGB", size)
+    picture = image.convert("RGB").resize((round(size[0] * share), size[1]), Image.Resampling.BICUBIC)
+    canvas.paste(picture, (size[0] - picture.width, 0))
+    return canvas
+
+
 def border(image, share=0.05, color=(255, 255, 255)):
     """
     Adds a uniform border, share of the width on the left and right, of the height on top and bottom.

@@ -28,6 +28,9 @@ TRIMMED = "#trimmed"
 # image's centre cut to each, so that a copy cut to one of them is within reach of a hash.
 RATIOS = ("16:9", "16:10", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16", "9:19.5")
 
+# Grey levels within which the 3 x 3 neighbourhood of a hash thumbnail pixel is flat (see Variants.flatness)
+LEVEL = 3
+
 # Two aspect ratios closer than this share are the same
 ASPECT = 0.03
 
@@ -144,6 +147,24 @@ class Variants:
         """
 
         return round(float(square(self.grey(image).convert("L"), self.size).std()), 1)
+
+    def flatness(self, image):
+        """
+        Measures how much of an image its hash says nothing about: the share of the square thumbnail the combined hash
+        is computed from whose pixels lie in flat neighbourhoods (3 x 3 pixels within LEVEL grey levels). A picture
+        that is mostly empty (a dark wallpaper with a pattern at one edge) shares most of its hash bits with every
+        other mostly empty picture.
+
+        Args:
+            image: PIL image (already oriented)
+
+        Returns:
+            share of flat thumbnail pixels, rounded to 0.01
+        """
+
+        pixels = square(self.grey(image).convert("L"), self.size)
+        windows = np.lib.stride_tricks.sliding_window_view(pixels, (3, 3))
+        return round(float((windows.max(axis=(2, 3)) - windows.min(axis=(2, 3)) < LEVEL).mean()), 2)
 
     def crops(self, image):
         """
