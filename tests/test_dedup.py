@@ -17,6 +17,8 @@ from txtai_imagehash.duplicates import pairs as pairsmodule
 from txtai_imagehash.duplicates.pairs import components, pairs, union
 from txtai_imagehash.duplicates.sources import images
 from txtai_imagehash.keypoints.verify import INLIERS, TURNED, turned
+from txtai_imagehash.hashing.algorithms import THRESHOLDS
+from txtai_imagehash.samples import attack, strip
 from txtai_imagehash.verification import Rule
 from txtai_imagehash.hashing.codec import words as encode
 
@@ -235,6 +237,24 @@ def test_dedup_hashes_and_threshold():
 
     with pytest.raises(ValueError, match="'x'"):
         dedup({**values, "x": "not hex"})
+
+
+def test_dedup_sparse(photos):
+    """
+    Hash-only dedup() does not group unrelated mostly empty pictures (photos squeezed into a strip of a black canvas,
+    within the threshold of each other), and still groups a copy of one.
+    """
+
+    pictures = {name: strip(image) for name, image in photos.items()}
+    embeddings = build([*pictures.items(), ("copy", attack(pictures["astronaut"], "jpeg30"))])
+
+    rows = {row["id"]: row["text"] for row in embeddings.search("select id, text from txtai", 100) if row["id"] in pictures}
+    near = [(x, y) for x in rows for y in rows if x < y and hamming(rows[x], rows[y]) <= THRESHOLDS["combined"]]
+    assert len(near) >= 5, near
+
+    groups = dedup(embeddings)
+    assert [sorted(x["id"] for x in group["images"]) for group in groups] == [["astronaut", "copy"]]
+    embeddings.close()
 
 
 def test_build_index_trimmed_rows_are_not_duplicates(photos):

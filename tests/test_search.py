@@ -16,7 +16,8 @@ from txtai_imagehash.hashing.codec import fromhex, tohex
 from txtai_imagehash.hashing.combined import TRANSFORMS, combined, dihedral, square
 from txtai_imagehash.hashing.trim import trim, unrotate
 from txtai_imagehash.hashing.variants import TRIMMED, Variants
-from txtai_imagehash.samples import attack, border, distractors
+from txtai_imagehash.samples import attack, border, distractors, strip
+from txtai_imagehash.verification import SPARSE, Rule
 
 # Attacks stage 1 must see through where the recipe does not
 ROBUST = ["hflip", "rot90", "border5", "caption"]
@@ -257,6 +258,35 @@ def test_unrelated(index, photos):
     results = search(index, photos["coffee"], limit=100, maxdistance=192)
     assert len(results) == len(photos)
     assert all(row["distance"] > THRESHOLDS["combined"] for row in results[1:])
+
+
+def test_sparse(photos):
+    """
+    A hash says little of a mostly empty picture: unrelated photos squeezed into a strip at the edge of a black canvas
+    hash within the threshold of each other, and a hash-only search() does not return them; a copy of one is found.
+    """
+
+    names = list(photos)
+    indexed = {name: strip(photos[name]) for name in names[::2]}
+    queries = [strip(photos[name]) for name in names[1::2]]
+
+    hashes = Variants()
+    assert all(hashes.flatness(image) > SPARSE for image in queries) and all(hashes.flatness(image) < SPARSE for image in photos.values())
+
+    embeddings = build(list(indexed.items()))
+    near = [search(embeddings, query, limit=1, maxdistance=THRESHOLDS["combined"]) for query in queries]
+    assert sum(bool(rows) for rows in near) >= 5, near
+
+    assert not any(search(embeddings, query) for query in queries)
+
+    # Copies of an indexed mostly empty picture are found
+    for attacked in ["jpeg30", "resize25"]:
+        assert [row["id"] for row in search(embeddings, attack(indexed["astronaut"], attacked))] == ["astronaut"]
+
+    # The rule: a mostly empty image's hash is trusted to the loose distance, on an index with keypoints too
+    rule = Rule("combined")
+    assert rule.accept(rule.loose + 1) and not rule.accept(rule.loose + 1, sparse=True) and rule.accept(rule.loose, sparse=True)
+    assert not Rule("combined", keypoints=True).accept(rule.loose + 1, checkable=False, sparse=True)
 
 
 def test_vectors(photos, index):

@@ -16,7 +16,7 @@ from .keypoints.features import COUNT
 from .postgres import HAMMING
 from .sql import hamming
 from .vectors import todistance
-from .verification import CHECKABLE, Rule
+from .verification import CHECKABLE, Rule, issparse
 
 
 def build(images, algorithm="combined", size=8, trim=True, exif=True, vectors=False, keypoints=False, errors=None, workers=1, progress=False, **overrides):
@@ -161,7 +161,8 @@ class Indexer:
         Returns:
             {"text": raw hash, "trimmed": trimmed hash or None, "variants": comma-separated hashes of the 7 flips and
             rotations, "crops": comma-separated ratio=hash of the image's centre cut to other aspect ratios,
-            "contrast": how much the hash can say (see Variants.contrast), "aspect": width / height as hashed, and with
+            "contrast": how much the hash can say (see Variants.contrast), "flatness": how much of the image it says
+            nothing about (see Variants.flatness), "aspect": width / height as hashed, and with
             keypoints "keypoints": (points, codes) and "frame": [width, height] of the image
             the keypoints were found in}
         """
@@ -171,6 +172,7 @@ class Indexer:
         crops = ",".join(f"{name}={value}" for name, value in self.variants.crops(image).items())
         result = {"text": raw, "trimmed": trimmed, "variants": ",".join(self.variants.dihedral(image)), "crops": crops}
         result["contrast"], result["aspect"] = self.variants.contrast(image), round(image.width / image.height, 4)
+        result["flatness"] = self.variants.flatness(image)
 
         if self.count:
             # pylint: disable=C0415
@@ -226,7 +228,7 @@ def rows(images, function, embeddings, errors=None, workers=1, progress=False, u
         if "keypoints" in result and embeddings.graph is not None:
             embeddings.graph.prepare(uid, *result["keypoints"])
 
-        data = {"object": obj, "text": result["text"], "path": source, "image": uid, **{key: result[key] for key in ("variants", "crops", "contrast", "aspect")}}
+        data = {"object": obj, "text": result["text"], "path": source, "image": uid, **{key: result[key] for key in ("variants", "crops", "contrast", "flatness", "aspect")}}
         if "frame" in result:
             data["frame"] = result["frame"]
 
@@ -312,33 +314,42 @@ def search(embeddings, image, limit=10, maxdistance=None, dihedral=True):
 
     # At the defaults, only verified near-duplicates (a maxdistance given ranks every image within it)
     if maxdistance is None:
-        checkable = checks(embeddings, [uid for uid, result in results.items() if not inliers[uid] and not rule.settles(result["distance"])])
-        results = {uid: result for uid, result in results.items() if rule.accept(result["distance"], inliers[uid], checkable.get(uid, True))}
+        sparse = issparse(hashes.flatness(image))
+        known = checks(embeddings, [uid for uid, result in results.items() if not inliers[uid] and result["distance"] > rule.strict], keypoints)
+        accepted = {}
+        for uid, result in results.items():
+            checkable, flat = known.get(uid, (True, False))
+            if rule.accept(result["distance"], inliers[uid], checkable, sparse or flat):
+                accepted[uid] = result
+
+        results = accepted
 
     return sorted(results.values(), key=lambda x: (-x.get("inliers", 0), x["distance"]))[:limit]
 
 
-def checks(embeddings, uids):
+def checks(embeddings, uids, keypoints):
     """
-    Checks which images have enough keypoints for keypoints to decide their gray-zone matches.
+    Reads what the rule needs to know of images whose hash alone does not settle their match: whether they have
+    enough keypoints for keypoints to decide their gray-zone matches, and whether they are mostly empty.
 
     Args:
-        embeddings: Embeddings with a keypoint index
+        embeddings: Embeddings
         uids: image ids
+        keypoints: True when the index has a keypoint index
 
     Returns:
-        {image id: True when the image has at least CHECKABLE keypoints}
+        {image id: (True when the image has at least CHECKABLE keypoints, True when it is mostly empty)}
     """
 
     if not uids:
         return {}
 
-    # Keypoints belong to an image's raw row; ids are bound as parameters
+    # Keypoints and flatness belong to an image's raw row; ids are bound as parameters
     parameters = {f"p{x}": uid for x, uid in enumerate(uids)}
-    sql = f"select indexid, id from txtai where id in ({', '.join(f':{name}' for name in parameters)})"
+    sql = f"select indexid, id, flatness from txtai where id in ({', '.join(f':{name}' for name in parameters)})"
     rows = embeddings.search(sql, len(uids), parameters=parameters)
-    counts = embeddings.graph.keypoints([row["indexid"] for row in rows])
-    return {row["id"]: count >= CHECKABLE for row, count in zip(rows, counts)}
+    counts = embeddings.graph.keypoints([row["indexid"] for row in rows]) if keypoints else [CHECKABLE] * len(rows)
+    return {row["id"]: (count >= CHECKABLE, issparse(row.get("flatness"))) for row, count in zip(rows, counts)}
 
 
 def haskeypoints(embeddings):

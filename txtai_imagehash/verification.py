@@ -4,7 +4,8 @@ by itself (identical bytes, or a distance within the strict threshold of its alg
 gray zone (up to the algorithm's threshold) is a match only if keypoints agree, wherever the index has keypoints;
 where keypoints cannot check (an image too smooth or too small to have enough of them) the hash is trusted a little
 beyond the strict threshold, to the loose one. Keypoints that agree make a match whatever the hash distance
-(crops). An index without keypoints trusts its hash up to the threshold.
+(crops). An index without keypoints trusts its hash up to the threshold. A hash says little of a mostly empty image
+(sparse, see SPARSE): it is trusted only to the loose distance.
 """
 
 from .hashing.algorithms import LOOSE, strict, threshold
@@ -12,6 +13,12 @@ from .keypoints.verify import INLIERS
 
 # Keypoints an image needs for keypoints to check a pair: below, a failed fit says nothing
 CHECKABLE = 4 * INLIERS
+
+# Share of flat pixels in the hash thumbnail (txtai_imagehash.hashing.variants.Variants.flatness) above which an image
+# is mostly empty. Mostly empty pictures share most hash bits: on mate-backgrounds, two dark wallpapers with a pattern
+# at one edge (flatness 0.74) matched each other or a dark distractor at 23-35 bits. Photos measure at most 0.17
+# (scikit-image), mate's pictures 0.74, 0.74, 0.64, 0.52, then at most 0.13.
+SPARSE = 0.5
 
 
 class Rule:
@@ -35,7 +42,7 @@ class Rule:
         self.loose = min(strict(algorithm, size, LOOSE), self.threshold)
         self.keypoints = keypoints
 
-    def accept(self, distance, inliers=0, checkable=True):
+    def accept(self, distance, inliers=0, checkable=True, sparse=False):
         """
         Decides a pair.
 
@@ -44,6 +51,7 @@ class Rule:
                       are not within reach
             inliers: keypoints matched under an affine fit, 0 when keypoints were not checked or did not fit
             checkable: False when either image has fewer than CHECKABLE keypoints
+            sparse: True when either image is mostly empty (see issparse)
 
         Returns:
             True for a near-duplicate
@@ -55,7 +63,8 @@ class Rule:
         if distance is None or distance > self.threshold:
             return False
 
-        return distance <= self.strict or not self.keypoints or (not checkable and distance <= self.loose)
+        trusted = (self.strict if checkable else self.loose) if self.keypoints else self.threshold
+        return distance <= (min(trusted, self.loose) if sparse else trusted)
 
     def settles(self, distance):
         """
@@ -70,3 +79,18 @@ class Rule:
         """
 
         return not self.keypoints or distance is None or distance <= self.strict or distance > self.threshold
+
+
+def issparse(flatness):
+    """
+    Checks if an image is mostly empty, from its flatness: its hash says little.
+
+    Args:
+        flatness: share of flat hash thumbnail pixels (Variants.flatness), as a number or its text (PostgreSQL's
+                  JSON fields), or None when unknown (an index built before it was stored)
+
+    Returns:
+        True for a mostly empty image
+    """
+
+    return flatness is not None and float(flatness) > SPARSE

@@ -11,7 +11,7 @@ import numpy as np
 from ..hashing.codec import words
 from ..hashing.variants import PENALTY, ratio
 from ..keypoints.verify import TURNED, turned
-from ..verification import CHECKABLE
+from ..verification import CHECKABLE, issparse
 from .pairs import locate, pairs, popcount
 
 # Code kinds: the raw hash, the hash inside borders, the 7 flips and rotations, the centre cut to other aspect ratios
@@ -312,7 +312,7 @@ class Evidence:
         if link.distance is None and inliers < TURNED and turned(link.matrix):
             inliers = 0
 
-        return self.rule.accept(distance, inliers, self.checkable(x) and self.checkable(y))
+        return self.rule.accept(distance, inliers, self.checkable(x) and self.checkable(y), self.sparse(x) or self.sparse(y))
 
     def checkable(self, x):
         """
@@ -394,6 +394,19 @@ class Evidence:
                 link.inliers, link.matrix = compare(stored.features(slots[0]), stored.features(slots[1]))
 
         return link
+
+    def sparse(self, x):
+        """
+        Checks if an image is mostly empty: its hash says little (see txtai_imagehash.verification.issparse).
+
+        Args:
+            x: image
+
+        Returns:
+            True for a mostly empty image
+        """
+
+        return issparse(self.images.info[x].get("flatness"))
 
     def flat(self, x):
         """

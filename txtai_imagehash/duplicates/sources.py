@@ -15,7 +15,7 @@ from ..settings import read as settings
 logger = logging.getLogger(__name__)
 
 # Columns read from an index; missing ones read as NULL (older and plain recipe indexes have fewer)
-COLUMNS = "indexid, id, text, path, image, variants, crops, frame, contrast, aspect, size, mtime, width, height, aliases"
+COLUMNS = "indexid, id, text, path, image, variants, crops, frame, contrast, flatness, aspect, size, mtime, width, height, aliases"
 
 
 class Images:
@@ -50,7 +50,7 @@ class Images:
             trimmed: hex hash inside uniform borders, or None
             variants: hex hashes of the 7 flips and rotations, or None
             indexid: index id of the image's row (its keypoints), or None
-            info: dict of known metadata (width, height, bytes, mtime, frame, contrast, aspect, aliases)
+            info: dict of known metadata (width, height, bytes, mtime, frame, contrast, flatness, aspect, aliases)
             crops: {aspect ratio: hex hash of the image's centre cut to it}, or None
         """
 
@@ -136,7 +136,7 @@ def fromindex(embeddings):
         variants = [x for x in (row.get("variants") or "").split(",") if ishex(x) and len(x) == len(value)]
         crops = dict(x.split("=", 1) for x in (row.get("crops") or "").split(",") if "=" in x)
         crops = {name: x for name, x in crops.items() if ishex(x) and len(x) == len(value)}
-        fields = (("width", "width"), ("height", "height"), ("bytes", "size"), ("mtime", "mtime"), ("frame", "frame"), ("contrast", "contrast"), ("aspect", "aspect"), ("aliases", "aliases"))
+        fields = (("width", "width"), ("height", "height"), ("bytes", "size"), ("mtime", "mtime"), ("frame", "frame"), ("contrast", "contrast"), ("flatness", "flatness"), ("aspect", "aspect"), ("aliases", "aliases"))
         info = {key: parse(row.get(column)) for key, column in fields}
         info = {key: x for key, x in info.items() if x is not None}
         output.add(row["id"], row.get("path"), value, trimmed.get(str(row["id"])), variants, row.get("indexid"), info, crops)
