@@ -46,6 +46,7 @@ from txtai_imagehash.keypoints.features import COUNT, QUERY, QUERYLEVELS
 from txtai_imagehash.keypoints.graph import NEIGHBORS
 from txtai_imagehash.robust import search
 from txtai_imagehash.samples import ATTACKS
+from txtai_imagehash.verification import issparse
 
 # Attacks of the queries, in turn
 QUERIES = ["crop50", "seedcrop", "hflip", "rot90", "jpeg30"]
@@ -80,7 +81,8 @@ def synthetic(seed, width=400, height=300):
 
 def extract(seed):
     """
-    Extracts the keypoints and the combined hash of one synthetic image (worker process).
+    Extracts the keypoints, the combined hash and the hashes of the centre zooms of one synthetic image (worker
+    process).
     """
 
     if not hasattr(extract, "features"):
@@ -88,20 +90,23 @@ def extract(seed):
 
     image = synthetic(seed)
     points, codes = extract.features(image)
-    return seed, points.astype(np.float16), codes, extract.hasher(image)[0]
+    zooms = {suffix: value for suffix, (value, flatness) in extract.hasher.zooms(image).items() if not issparse(flatness)}
+    return seed, points.astype(np.float16), codes, extract.hasher(image)[0], zooms
 
 
 def stream(embeddings, size, workers):
     """
-    Streams the documents of size synthetic images into an Embeddings index with keypoints: each image's stage 1 row
-    (combined hash), while its keypoints, extracted in worker processes with the hash, go straight to the index's
-    keypoint index under the row's index id.
+    Streams the documents of size synthetic images into an Embeddings index with keypoints: each image's stage 1 rows
+    (combined hash, and its centre zooms as build() stores them), while its keypoints, extracted in worker processes
+    with the hash, go straight to the index's keypoint index under the row's index id.
     """
 
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        for seed, points, codes, value in pool.imap(extract, range(size), chunksize=64):
+        for seed, points, codes, value, zooms in pool.imap(extract, range(size), chunksize=64):
             embeddings.graph.append(seed, points, codes)
             yield seed, {"text": value, "image": seed}, None
+            for suffix, hashed in zooms.items():
+                yield f"{seed}{suffix}", {"text": hashed, "image": seed}, None
 
 
 def rss():
@@ -119,7 +124,7 @@ def run(size, queries, workers, output):
     """
 
     # Stage 1 on the binary vector index, keypoints in the graph slot, as build(vectors=True, keypoints=True) makes
-    options = {"algorithm": "combined", "size": 8, "trim": True, "exif": True, "keypoints": True}
+    options = {"algorithm": "combined", "size": 8, "trim": True, "exif": True, "keypoints": True, "zoom": True}
     embeddings = Embeddings(config(vectors={"algorithm": "combined", "exif": True}, imagehash=options, graph=keypointconfig()))
 
     start = time.perf_counter()

@@ -16,6 +16,7 @@ import urllib.request
 import pytest
 
 from PIL import Image
+from txtai import Embeddings
 
 
 from txtai_imagehash import ImageHash
@@ -121,7 +122,7 @@ def test_index_reindex_search(tmp_path, library, photos):
     assert result.returncode == 0, result.stderr
 
     # 8 images once each (the symlink loop is not followed twice), the text file skipped, the broken file listed
-    assert "8 added, 0 updated, 0 removed, 0 unchanged, 1 non-image files skipped" in result.stderr
+    assert "8 added, 0 updated, 0 removed, 0 unchanged, 1 non-image files skipped; 8 images in the index" in result.stderr
     assert re.search(r"Could not read 1 file:\n\s+\S*broken\.jpg: .*truncated", result.stderr), result.stderr
 
     before = rows(index)
@@ -132,6 +133,17 @@ def test_index_reindex_search(tmp_path, library, photos):
     for uid, row in before.items():
         assert row["text"] == pipeline(uid) and row["size"] == os.path.getsize(uid) and row["mtime"] == os.stat(uid).st_mtime_ns
 
+    def seconds(image):
+        embeddings = Embeddings()
+        embeddings.load(str(index))
+        try:
+            return [row["id"] for row in embeddings.search("select id, image from txtai", 1000) if row["image"] == image and row["id"] != image]
+        finally:
+            embeddings.close()
+
+    page = str(library / "camera" / "2023" / "page.jpg")
+    assert len(seconds(page)) >= 3
+
     # Add one, change one (new content and size), delete one
     photos["clock"].save(library / "phone" / "IMG_0003.jpg", quality=90)
     changed = library / "camera" / "2023" / "coffee.jpg"
@@ -141,6 +153,10 @@ def test_index_reindex_search(tmp_path, library, photos):
     result = run("index", library, "--index", index)
     assert result.returncode == 0, result.stderr
     assert "1 added, 1 updated, 1 removed, 6 unchanged" in result.stderr and "broken.jpg" in result.stderr
+    assert "8 images in the index" in result.stderr
+
+    # The deleted file's second rows (its zooms) went with it
+    assert not seconds(page)
 
     after = rows(index)
     assert set(after) == expected - {str(library / "camera" / "2023" / "page.jpg")} | {str(library / "phone" / "IMG_0003.jpg")}
@@ -234,8 +250,13 @@ def test_move_undo(tmp_path, library):
     assert moved == {os.path.join("phone", "IMG_0001.jpg"), os.path.join("phone", "IMG_0002.jpg")}
     assert not (phone / "IMG_0001.jpg").exists() and (camera / "astronaut.jpg").exists()
 
-    # The index follows: the moved files are gone from it, so nothing is left to deduplicate
+    # The index follows: the moved files are gone from it, with their second rows, so nothing is left to deduplicate
     assert set(rows(index)) == {str(path) for path in library.rglob("*.jpg") if "loop" not in path.parts and path.name != "broken.jpg"}
+    embeddings = Embeddings()
+    embeddings.load(str(index))
+    images = {row["image"] for row in embeddings.search("select id, image from txtai", 1000)}
+    embeddings.close()
+    assert images == set(rows(index))
 
     # Undo: every byte back in place, nothing left aside but the manifest
     result = run("undo", manifest)

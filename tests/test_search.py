@@ -10,12 +10,12 @@ from PIL import Image
 from txtai import Embeddings
 
 
-from txtai_imagehash import ImageError, ImageHash, add, build, config, documents, query, search
+from txtai_imagehash import ImageError, ImageHash, add, build, config, documents, query, remove, search
 from txtai_imagehash.hashing.algorithms import ALGORITHMS, THRESHOLDS, bits
 from txtai_imagehash.hashing.codec import fromhex, tohex
 from txtai_imagehash.hashing.combined import TRANSFORMS, combined, dihedral, square
 from txtai_imagehash.hashing.trim import trim, unrotate
-from txtai_imagehash.hashing.variants import TRIMMED, Variants
+from txtai_imagehash.hashing.variants import TRIMMED, ZOOMS, Variants, seconds, zoom
 from txtai_imagehash.samples import attack, border, distractors, strip
 from txtai_imagehash.verification import SPARSE, Rule
 
@@ -200,17 +200,21 @@ def test_rotated_query(index, photos):
 
 def test_build_rows(index, photos):
     """
-    build() stores a raw row per image and a trimmed row for images with a border, both with the image id, and
-    the SQL path (query builder, hamming) works on them.
+    build() stores a raw row per image, a trimmed row for images with a border and a row per centre zoom, all with
+    the image id, and the SQL path (query builder, hamming) works on them.
     """
 
-    rows = index.search("select id, image, text from txtai", 100)
+    rows = index.search("select id, image, text from txtai", 1000)
     images = {row["image"] for row in rows}
     assert images == set(photos)
 
     for row in rows:
         assert len(fromhex(row["text"])) == 192
-        assert row["id"] in (row["image"], f"{row['image']}{TRIMMED}")
+        assert row["id"] in [row["image"], *seconds(row["image"])]
+
+    # Every photo has its zoom rows (no photo has a blank centre)
+    ids = {row["id"] for row in rows}
+    assert all(f"{name}{zoom(share)}" in ids for name in photos for share in ZOOMS)
 
     # The raw row of an indexed image is at hamming distance 0
     expected = ImageHash("combined", exif=True)(photos["coffee"])
@@ -258,6 +262,51 @@ def test_unrelated(index, photos):
     results = search(index, photos["coffee"], limit=100, maxdistance=192)
     assert len(results) == len(photos)
     assert all(row["distance"] > THRESHOLDS["combined"] for row in results[1:])
+
+
+def test_zoom(index, photos):
+    """
+    Hash-only search() at the defaults finds the originals of centre crops (keeping 80% and 50% of the area) through
+    the zoom rows, which an index without them does not; crops of photos that are not indexed match nothing.
+    """
+
+    crops = {(name, kind): attack(image, kind) for name, image in photos.items() for kind in ["crop80", "crop50"]}
+    for (name, kind), image in crops.items():
+        results = search(index, image)
+        assert results and results[0]["id"] == name and results[0]["distance"] <= THRESHOLDS["combined"], (name, kind, results[:2])
+
+    # Without zoom rows, most crops keeping half of the area are out of reach
+    plain = build(list(photos.items()), zoom=False)
+    found = sum(bool(search(plain, image)) for (name, kind), image in crops.items() if kind == "crop50")
+    assert found <= len(photos) // 4, found
+
+    # Crops of the other half of the photos, in an index of one half
+    names = list(photos)
+    half = build([(name, photos[name]) for name in names[::2]])
+    assert not any(search(half, crops[(name, kind)]) for name in names[1::2] for kind in ["crop80", "crop50"])
+
+
+def test_remove(photos):
+    """
+    txtai's delete() of an image leaves its second rows, which search() does not return; remove() deletes an image
+    with its second rows.
+    """
+
+    embeddings = build([("a", photos["astronaut"]), ("b", border(photos["rocket"])), ("c", photos["coffee"])])
+    query = attack(photos["astronaut"], "crop50")
+    assert search(embeddings, query)[0]["id"] == "a"
+
+    embeddings.delete(["a"])
+    assert [row["image"] for row in embeddings.search("select id, image from txtai", 100)].count("a") == len(ZOOMS)
+    assert not search(embeddings, query) and not search(embeddings, query, maxdistance=10**6)[0]["id"] == "a"
+
+    assert remove(embeddings, ["a", "b"]) == ["b"]
+    assert {row["image"] for row in embeddings.search("select id, image from txtai", 100)} == {"c"}
+
+    # Zoom rows are trusted to a shorter distance than an image's own rows
+    rule = Rule("combined")
+    assert rule.reaches(rule.threshold) and not rule.reaches(rule.zoomed + 1, zoom=True) and rule.reaches(rule.zoomed, zoom=True)
+    assert rule.zoomed < rule.threshold
 
 
 def test_sparse(photos):
@@ -384,19 +433,29 @@ def test_yaml(tmp_path, photos):
 def test_add(photos):
     """
     add() puts new images into a build() index with its own settings, and replaces an id's rows: an image replaced
-    by one without a border leaves no trimmed row behind.
+    by one without a border leaves no trimmed row behind, one with a blank centre no zoom rows.
     """
 
+    def ids():
+        return {row["id"] for row in embeddings.search("select id from txtai", 100)}
+
+    zooms = {f"b{zoom(share)}" for share in ZOOMS}
     embeddings = build([("a", photos["coffee"])])
     add(embeddings, [("b", border(photos["rocket"], color=(255, 255, 255)))])
     assert search(embeddings, photos["rocket"])[0]["id"] == "b"
-    assert {row["id"] for row in embeddings.search("select id from txtai")} == {"a", "b", f"b{TRIMMED}"}
+    assert ids() == {"a", "b", f"b{TRIMMED}", *zooms} | {f"a{zoom(share)}" for share in ZOOMS}
 
-    # Same id, an image without a border: one row for b, the new picture
+    # Same id, an image without a border: b's rows are those of the new picture
     add(embeddings, [("b", photos["chelsea"])])
-    assert {row["id"] for row in embeddings.search("select id from txtai")} == {"a", "b"}
+    assert {x for x in ids() if x.startswith("b")} == {"b", *zooms}
     assert search(embeddings, photos["chelsea"])[0] == {"id": "b", "distance": 0, "path": None}
     assert all(row["id"] != "b" for row in search(embeddings, photos["rocket"]))
+
+    # Same id, a picture with a blank middle (its zooms would match every blank query): no zoom rows
+    blank = photos["chelsea"].copy()
+    blank.paste((0, 0, 0), (blank.width // 40, blank.height // 40, blank.width - blank.width // 40, blank.height - blank.height // 40))
+    add(embeddings, [("b", blank)])
+    assert {x for x in ids() if x.startswith("b")} == {"b"}
 
     # The combined hash of the index's settings, not the recipe's
     assert len(embeddings.search("select text from txtai where id = 'b'")[0]["text"]) == 48

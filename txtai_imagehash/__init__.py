@@ -28,6 +28,7 @@ EXPORTS = {
     "query": "sql",
     "build": "robust",
     "add": "robust",
+    "remove": "robust",
     "search": "robust",
     "dedup": "duplicates",
     "tojson": "duplicates",
@@ -35,7 +36,7 @@ EXPORTS = {
 }
 
 __all__ = ["ImageHash", "ImageError", "config", "documents", "query", "distance", "hamming"]
-__all__ += ["build", "search", "add", "dedup", "tojson", "hashes", "vectorconfig", "todistance", "APPLICATION"]
+__all__ += ["build", "search", "add", "remove", "dedup", "tojson", "hashes", "vectorconfig", "todistance", "APPLICATION"]
 
 
 def __getattr__(name):

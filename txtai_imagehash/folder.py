@@ -5,7 +5,7 @@ Folder module: keeps an image hash index in step with a folder, incrementally.
 import os
 
 from .files import isimage, walk, within
-from .hashing.variants import TRIMMED
+from .hashing.variants import issecond, seconds
 from .index import documents
 from .pipeline import ImageHash
 from .settings import pipeline as hashargs, read
@@ -64,7 +64,7 @@ class Folder:
             return {}
 
         rows = self.embeddings.search(f"select {Folder.COLUMNS} from txtai", limit=count)
-        return {row["id"]: row for row in rows if not str(row["id"]).endswith(TRIMMED)}
+        return {row["id"]: row for row in rows if not issecond(row["id"])}
 
     def sync(self, folder, progress=False, errors=None, exclude=()):
         """
@@ -78,7 +78,7 @@ class Folder:
 
         Returns:
             {"added": n, "updated": n, "removed": n, "unchanged": n, "skipped": n, "failed": n, "kept": n rows kept
-            below folders that could not be read}
+            below folders that could not be read, "images": n image rows in the index (not counting second rows)}
         """
 
         # pylint: disable=R0914
@@ -113,10 +113,10 @@ class Folder:
         unreadable = [name(error.source) for error in errors[start:] if os.path.isdir(error.source) for name in (os.path.abspath, os.path.realpath)]
 
         # Hash (in worker processes when asked) and store, streaming documents into the index
-        untrimmed = []
+        missing = []
 
         def stream():
-            for uid, data, tags in self.documents([(path, path) for path in pending], errors, progress, untrimmed):
+            for uid, data, tags in self.documents([(path, path) for path in pending], errors, progress, missing):
                 if "object" in data:
                     data.update(self.metadata(data, pending[uid]))
                     present.add(uid)
@@ -133,22 +133,24 @@ class Folder:
             self.embeddings.index(stream())
 
         # Remove rows of files under this folder that are gone, or that changed and no longer load, with their second
-        # rows, and the second rows of changed images that lost their border; rows below folders that could not be
-        # read are kept
+        # rows, and the second rows that changed images no longer have (a border, a centre that is not blank); rows
+        # below folders that could not be read are kept
         removed = [uid for uid, row in rows.items() if (within(row.get("path") or "", root) or within(row.get("path") or "", named)) and uid not in present]
         kept = {uid for uid in removed if any(within(rows[uid].get("path") or "", folder) for folder in unreadable)}
         removed = [uid for uid in removed if uid not in kept]
         stats["kept"] = len(kept)
-        stale = [f"{uid}{TRIMMED}" for uid in removed + [uid for uid in untrimmed if uid in rows]]
+        known = {rowid for uid in pending if uid in rows for rowid in seconds(uid)}
+        stale = [rowid for uid in removed for rowid in seconds(uid)] + [rowid for rowid in missing if rowid in known]
         if removed or stale:
             self.embeddings.delete(removed + stale)
         stats["removed"] = len(removed)
+        stats["images"] = len((set(rows) - set(removed)) | present)
 
         # Files and folders that could not be read
         stats["failed"] = len(errors) - start
         return stats
 
-    def documents(self, images, errors, progress, untrimmed):
+    def documents(self, images, errors, progress, missing):
         """
         Hashes images into the documents of this index: a robust index's rows, or the recipe's documents.
 
@@ -156,7 +158,8 @@ class Folder:
             images: list of (id, path)
             errors: list that collects unreadable images
             progress: show a progress bar
-            untrimmed: list that collects the ids of robust images without a trimmed row
+            missing: list that collects the ids of the second rows robust images do not have (see
+                     txtai_imagehash.robust.rows)
 
         Returns:
             generator of (id, data, tags)
@@ -166,7 +169,7 @@ class Folder:
             # pylint: disable=C0415
             from .robust import indexer, rows
 
-            return rows(images, indexer(self.embeddings), self.embeddings, errors, self.workers, progress, untrimmed)
+            return rows(images, indexer(self.embeddings), self.embeddings, errors, self.workers, progress, missing)
 
         return documents(images, self.pipeline, errors, self.workers, self.fast, progress, self.frames)
 

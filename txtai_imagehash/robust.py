@@ -1,13 +1,13 @@
 """
 Robust module: the robust near-duplicate path. build() and add() fill an index with every signal: stage 1 hashes
-every image with the combined hash, raw and inside its uniform borders; stage 2 (optional, keypoints=True) adds
+every image with the combined hash, raw, inside its uniform borders and zoomed on its centre; stage 2 (optional, keypoints=True) adds
 local features (see txtai_imagehash.keypoints). search() expands each query to the 8 flips and rotations of its
 thumbnail and ranks images by every signal the index holds.
 """
 
 from txtai import Embeddings
 
-from .hashing.variants import TRIMMED, Variants
+from .hashing.variants import TRIMMED, ZOOMS, Variants, issecond, iszoom, seconds
 from .images import path
 from .index import METHOD, config, stream
 from .settings import read as settings
@@ -19,11 +19,12 @@ from .vectors import todistance
 from .verification import CHECKABLE, Rule, issparse
 
 
-def build(images, algorithm="combined", size=8, trim=True, exif=True, vectors=False, keypoints=False, errors=None, workers=1, progress=False, **overrides):
+def build(images, algorithm="combined", size=8, trim=True, exif=True, vectors=False, keypoints=False, errors=None, workers=1, progress=False, zoom=True, **overrides):
     """
     Builds an Embeddings index over images for search() and dedup(): one row per image with its raw hash and the
-    hashes of its 7 flips and rotations, and when the image has a uniform border a second row with the hash inside
-    it (id "<id>#trimmed", no object). Every row carries the image id in its `image` field, so the SQL path
+    hashes of its 7 flips and rotations, and second rows (no object): when the image has a uniform border the hash
+    inside it (id "<id>#trimmed"), and the hashes of its centre zooms (ids "<id>#zoom80", "#zoom64", "#zoom51", see
+    txtai_imagehash.hashing.variants.ZOOMS). Every row carries the image id in its `image` field, so the SQL path
     (txtai_imagehash.query) keeps working.
 
     Args:
@@ -41,18 +42,19 @@ def build(images, algorithm="combined", size=8, trim=True, exif=True, vectors=Fa
         errors: optional list that collects an ImageError for every skipped image
         workers: hash and extract keypoints in this many worker processes, 1 (default) works here
         progress: show a progress bar
+        zoom: also store the hashes of centre zooms, so that search() finds the originals of centre crops by hash
         overrides: Embeddings configuration keys, see txtai_imagehash.config()
 
     Returns:
         Embeddings
     """
 
-    embeddings = Embeddings(configure(algorithm, size, trim, exif, vectors, keypoints, **overrides))
+    embeddings = Embeddings(configure(algorithm, size, trim, exif, vectors, keypoints, zoom, **overrides))
     embeddings.index(rows(images, indexer(embeddings), embeddings, errors, workers, progress))
     return embeddings
 
 
-def configure(algorithm="combined", size=8, trim=True, exif=True, vectors=False, keypoints=False, **overrides):
+def configure(algorithm="combined", size=8, trim=True, exif=True, vectors=False, keypoints=False, zoom=True, **overrides):
     """
     Creates the Embeddings configuration of a robust index (see build()).
 
@@ -63,13 +65,14 @@ def configure(algorithm="combined", size=8, trim=True, exif=True, vectors=False,
         exif: apply EXIF orientation before hashing
         vectors: binary Hamming vector index: True or a dict of txtai_imagehash.vectorconfig() arguments
         keypoints: keypoint index: True or a dict of txtai_imagehash.keypoints.Keypoints options
+        zoom: also store the hashes of centre zooms
         overrides: Embeddings configuration keys, see txtai_imagehash.config()
 
     Returns:
         configuration dict
     """
 
-    options = {"algorithm": algorithm, "size": size, "trim": trim, "exif": exif}
+    options = {"algorithm": algorithm, "size": size, "trim": trim, "exif": exif, "zoom": zoom}
 
     # Binary vector index of the same hashes: vectors is True or a dict of vectorconfig() arguments
     if vectors:
@@ -119,11 +122,11 @@ def add(embeddings, images, errors=None, workers=1, progress=False):
         embeddings
     """
 
-    # An image replaced by one without a border leaves no stale trimmed row behind
-    untrimmed = []
-    embeddings.upsert(rows(images, indexer(embeddings), embeddings, errors, workers, progress, untrimmed))
-    if untrimmed:
-        embeddings.delete([f"{uid}{TRIMMED}" for uid in untrimmed])
+    # An image replaced by one without a border (or with a flat centre) leaves no stale second row behind
+    stale = []
+    embeddings.upsert(rows(images, indexer(embeddings), embeddings, errors, workers, progress, stale))
+    if stale:
+        embeddings.delete(stale)
 
     return embeddings
 
@@ -131,19 +134,21 @@ def add(embeddings, images, errors=None, workers=1, progress=False):
 class Indexer:
     """
     Hashes one image for a robust index from one decode: its raw and trimmed hashes, the hashes of its 7 flips and
-    rotations and, for an index with keypoints, its ORB keypoints. Picklable, so that it runs in hashing workers.
+    rotations, of its centre zooms and, for an index with keypoints, its ORB keypoints. Picklable, so that it runs in
+    hashing workers.
     """
 
-    def __init__(self, variants, count=None):
+    def __init__(self, variants, count=None, zoom=False):
         """
         Creates an Indexer.
 
         Args:
             variants: Variants hasher with the index's settings
             count: keypoints kept per image, None for no keypoints
+            zoom: hash the image's centre zooms
         """
 
-        self.variants, self.count = variants, count
+        self.variants, self.count, self.zoom = variants, count, zoom
 
         # Keypoint detector, created on first use in the process that runs it (OpenCV objects do not pickle)
         self.features = None
@@ -162,9 +167,9 @@ class Indexer:
             {"text": raw hash, "trimmed": trimmed hash or None, "variants": comma-separated hashes of the 7 flips and
             rotations, "crops": comma-separated ratio=hash of the image's centre cut to other aspect ratios,
             "contrast": how much the hash can say (see Variants.contrast), "flatness": how much of the image it says
-            nothing about (see Variants.flatness), "aspect": width / height as hashed, and with
-            keypoints "keypoints": (points, codes) and "frame": [width, height] of the image
-            the keypoints were found in}
+            nothing about (see Variants.flatness), "aspect": width / height as hashed, "zooms": {row id suffix: hash}
+            of the centre zooms that are not mostly empty (empty without zoom), and with keypoints "keypoints":
+            (points, codes) and "frame": [width, height] of the image the keypoints were found in}
         """
 
         image = self.variants.load(source)
@@ -173,6 +178,10 @@ class Indexer:
         result = {"text": raw, "trimmed": trimmed, "variants": ",".join(self.variants.dihedral(image)), "crops": crops}
         result["contrast"], result["aspect"] = self.variants.contrast(image), round(image.width / image.height, 4)
         result["flatness"] = self.variants.flatness(image)
+
+        # A mostly empty zoom (a picture with a blank middle) would match every blank query
+        zooms = self.variants.zooms(image) if self.zoom else {}
+        result["zooms"] = {suffix: value for suffix, (value, flatness) in zooms.items() if not issparse(flatness)}
 
         if self.count:
             # pylint: disable=C0415
@@ -184,6 +193,24 @@ class Indexer:
             result["keypoints"], result["frame"] = self.features(image), list(self.features.frame(image.size))
 
         return result
+
+
+def remove(embeddings, ids):
+    """
+    Deletes images from an index from build(), with their second rows (trimmed hash, zooms). txtai's own delete()
+    removes only the rows named: the second rows it leaves are not returned by search(), but take space (remove()
+    of the same ids clears them).
+
+    Args:
+        embeddings: Embeddings
+        ids: image ids
+
+    Returns:
+        list of the image ids deleted (not their second rows)
+    """
+
+    deleted = embeddings.delete([rowid for uid in ids for rowid in [uid, *seconds(uid)]])
+    return [uid for uid in deleted if not issecond(uid)]
 
 
 def indexer(embeddings):
@@ -201,14 +228,14 @@ def indexer(embeddings):
     values = settings(embeddings.config)
     graph = embeddings.config.get("graph") or {}
     count = graph.get("count", COUNT) if graph.get("backend") == BACKEND else None
-    return Indexer(Variants(values["algorithm"], values["size"], values.get("trim", False), values["exif"]), count)
+    return Indexer(Variants(values["algorithm"], values["size"], values.get("trim", False), values["exif"]), count, values.get("zoom", False))
 
 
-def rows(images, function, embeddings, errors=None, workers=1, progress=False, untrimmed=None):
+def rows(images, function, embeddings, errors=None, workers=1, progress=False, stale=None):
     """
-    Streams the (id, data, tags) documents of a robust index: the raw row of each image, then its trimmed row if
-    any. Every row carries the image id in its `image` field. Keypoints extracted with the hashes are handed to the
-    index's keypoint graph, which stores them when txtai inserts the row.
+    Streams the (id, data, tags) documents of a robust index: the raw row of each image, then its second rows (its
+    trimmed row if any, its zooms). Every row carries the image id in its `image` field. Keypoints extracted with the
+    hashes are handed to the index's keypoint graph, which stores them when txtai inserts the row.
 
     Args:
         images: iterable of images or (id, image) pairs
@@ -217,7 +244,8 @@ def rows(images, function, embeddings, errors=None, workers=1, progress=False, u
         errors: optional list that collects an ImageError for every skipped image
         workers: hash in this many worker processes
         progress: show a progress bar
-        untrimmed: optional list that collects the ids of images without a trimmed row
+        stale: optional list that collects the ids of the second rows an image does not have (see
+               txtai_imagehash.hashing.variants.seconds), which an earlier version of it may have left
 
     Returns:
         generator of documents
@@ -233,10 +261,14 @@ def rows(images, function, embeddings, errors=None, workers=1, progress=False, u
             data["frame"] = result["frame"]
 
         yield uid, data, None
-        if result["trimmed"]:
-            yield f"{uid}{TRIMMED}", {"text": result["trimmed"], "path": source, "image": uid}, None
-        elif untrimmed is not None:
-            untrimmed.append(uid)
+        second = {f"{uid}{TRIMMED}": result["trimmed"]} if result["trimmed"] else {}
+        second.update((f"{uid}{suffix}", value) for suffix, value in result["zooms"].items())
+
+        for rowid, value in second.items():
+            yield rowid, {"text": value, "path": source, "image": uid}, None
+
+        if stale is not None:
+            stale.extend(rowid for rowid in seconds(uid) if rowid not in second)
 
 
 def variants(embeddings):
@@ -260,7 +292,8 @@ def search(embeddings, image, limit=10, maxdistance=None, dihedral=True):
     Finds the near-duplicates of an image, best first.
 
     Stage 1, hashes: the query is hashed raw and inside its uniform borders, each in its 8 flips and rotations, and
-    every image is ranked by the smallest Hamming distance between any query hash and any of its stored hashes; a
+    every image is ranked by the smallest Hamming distance between any query hash and any of its stored hashes (raw,
+    trimmed, and its centre zooms, which find the originals of centre crops); a
     flipped or rotated query hash adds a penalty of a tenth of the hash bits (19 bits for the combined hash), so
     upright matches win close calls. Uses the binary vector index when the index has one (txtai_imagehash.vectors),
     otherwise SQL (hamming).
@@ -292,10 +325,10 @@ def search(embeddings, image, limit=10, maxdistance=None, dihedral=True):
     rule = Rule(hashes.algorithm, hashes.size, keypoints, maxdistance)
     image = hashes.load(image)
 
-    # Two rows per image at most: fetch twice the limit
-    queries = hashes.expand(image, dihedral)
-    rows = vsearch(embeddings, queries, limit * 2, rule.threshold) if isvector(embeddings) else ssearch(embeddings, queries, limit * 2, rule.threshold)
-    rows = [row for row in rows if row["distance"] <= rule.threshold]
+    # An image has up to 2 + len(ZOOMS) rows: the raw, trimmed and zoom rows
+    queries, count = hashes.expand(image, dihedral), limit * (2 + len(ZOOMS))
+    rows = vsearch(embeddings, queries, count, rule.threshold) if isvector(embeddings) else ssearch(embeddings, queries, count, rule.threshold)
+    rows = [row for row in rows if rule.reaches(row["distance"], iszoom(row["id"]))]
 
     # Keypoint matches, with the hash distances of the images matched
     if keypoints:
@@ -312,25 +345,25 @@ def search(embeddings, image, limit=10, maxdistance=None, dihedral=True):
         for uid, result in results.items():
             result["inliers"] = inliers[uid]
 
+    # Images whose own row is gone (deleted with txtai's delete(), which leaves their second rows) are not returned
+    known = checks(embeddings, list(results), keypoints)
+    results = {uid: result for uid, result in results.items() if str(uid) in known}
+
     # At the defaults, only verified near-duplicates (a maxdistance given ranks every image within it)
     if maxdistance is None:
         sparse = issparse(hashes.flatness(image))
-        known = checks(embeddings, [uid for uid, result in results.items() if not inliers[uid] and result["distance"] > rule.strict], keypoints)
-        accepted = {}
-        for uid, result in results.items():
-            checkable, flat = known.get(uid, (True, False))
-            if rule.accept(result["distance"], inliers[uid], checkable, sparse or flat):
-                accepted[uid] = result
-
-        results = accepted
+        for uid in list(results):
+            checkable, flat = known[str(uid)]
+            if not rule.accept(results[uid]["distance"], inliers[uid], checkable, sparse or flat):
+                del results[uid]
 
     return sorted(results.values(), key=lambda x: (-x.get("inliers", 0), x["distance"]))[:limit]
 
 
 def checks(embeddings, uids, keypoints):
     """
-    Reads what the rule needs to know of images whose hash alone does not settle their match: whether they have
-    enough keypoints for keypoints to decide their gray-zone matches, and whether they are mostly empty.
+    Reads what the rule needs to know of images from their own rows: whether they have enough keypoints for
+    keypoints to decide their gray-zone matches, and whether they are mostly empty.
 
     Args:
         embeddings: Embeddings
@@ -338,7 +371,8 @@ def checks(embeddings, uids, keypoints):
         keypoints: True when the index has a keypoint index
 
     Returns:
-        {image id: (True when the image has at least CHECKABLE keypoints, True when it is mostly empty)}
+        {image id as text (the database's row ids are text, an image field keeps the id's type): (True when the image
+        has at least CHECKABLE keypoints, True when it is mostly empty)}, for the images that have their own row
     """
 
     if not uids:
@@ -349,7 +383,7 @@ def checks(embeddings, uids, keypoints):
     sql = f"select indexid, id, flatness from txtai where id in ({', '.join(f':{name}' for name in parameters)})"
     rows = embeddings.search(sql, len(uids), parameters=parameters)
     counts = embeddings.graph.keypoints([row["indexid"] for row in rows]) if keypoints else [CHECKABLE] * len(rows)
-    return {row["id"]: (count >= CHECKABLE, issparse(row.get("flatness"))) for row, count in zip(rows, counts)}
+    return {str(row["id"]): (count >= CHECKABLE, issparse(row.get("flatness"))) for row, count in zip(rows, counts)}
 
 
 def haskeypoints(embeddings):

@@ -5,7 +5,8 @@ gray zone (up to the algorithm's threshold) is a match only if keypoints agree, 
 where keypoints cannot check (an image too smooth or too small to have enough of them) the hash is trusted a little
 beyond the strict threshold, to the loose one. Keypoints that agree make a match whatever the hash distance
 (crops). An index without keypoints trusts its hash up to the threshold. A hash says little of a mostly empty image
-(sparse, see SPARSE): it is trusted only to the loose distance.
+(sparse, see SPARSE): it is trusted only to the loose distance. The hash of a centre zoom (a second row of an image,
+txtai_imagehash.hashing.variants.ZOOMS) is trusted only to ZOOMED of the threshold.
 """
 
 from .hashing.algorithms import LOOSE, strict, threshold
@@ -19,6 +20,12 @@ CHECKABLE = 4 * INLIERS
 # at one edge (flatness 0.74) matched each other or a dark distractor at 23-35 bits. Photos measure at most 0.17
 # (scikit-image), mate's pictures 0.74, 0.74, 0.64, 0.52, then at most 0.13.
 SPARSE = 0.5
+
+# Share of the threshold within which a zoom's hash is trusted. An image has three zooms, each showing less of it:
+# they bring unrelated pictures closer. On mate-backgrounds the closest unrelated zoom matches were at 28 bits (a
+# mostly empty picture, see SPARSE) and 34-36 (two striped wallpapers), against 0-10 for crops keeping 80% or 50%
+# of the area and up to 24 for crops halfway between two zooms (scikit-image's photos).
+ZOOMED = 2 / 3
 
 
 class Rule:
@@ -40,7 +47,23 @@ class Rule:
         self.threshold = threshold(algorithm, size) if maxdistance is None else maxdistance
         self.strict = min(strict(algorithm, size), self.threshold)
         self.loose = min(strict(algorithm, size, LOOSE), self.threshold)
+        self.zoomed = round(threshold(algorithm, size) * ZOOMED) if maxdistance is None else maxdistance
         self.keypoints = keypoints
+
+    def reaches(self, distance, zoom=False):
+        """
+        Checks if a row's hash distance is within reach of a match: the threshold, or for a zoom row the zoomed
+        distance.
+
+        Args:
+            distance: hash distance
+            zoom: True for the distance of a zoom row
+
+        Returns:
+            True when the row can make a match
+        """
+
+        return distance <= (self.zoomed if zoom else self.threshold)
 
     def accept(self, distance, inliers=0, checkable=True, sparse=False):
         """

@@ -25,6 +25,8 @@ from txtai.api import API as Base, Extension, application
 from txtai.app import Application, ReadOnlyError
 
 from .. import images, storage
+from ..robust import remove
+from ..settings import read as readsettings
 
 # Upload settings (the `upload:` key of the application configuration): largest request in bytes (None: the largest
 # image file, txtai_imagehash.images.MAX_FILE_BYTES), largest total of the upload folder in bytes, seconds an uploaded
@@ -90,6 +92,9 @@ class API(Base):
     def delete(self, ids):
         with self.lock:
             deleted = super().delete(ids)
+            if deleted and "trim" in readsettings(self.embeddings.config):
+                # The second rows of a robust index's images (trimmed hash, zooms) go with them
+                remove(self.embeddings, deleted)
             if deleted:
                 self.save()
             return deleted

@@ -121,9 +121,12 @@ def move(args, embeddings, groups, path):
     except DestinationError as error:
         raise UsageError(str(error)) from None
 
-    # The index follows the files: moved files are no longer in the collection
+    # The index follows the files: moved files are no longer in the collection (nor their second rows)
     if done and args.index:
-        embeddings.delete([entry["id"] for entry in done])
+        # pylint: disable=C0415
+        from ..robust import remove
+
+        remove(embeddings, [entry["id"] for entry in done])
         storage.save(embeddings, args.index)
 
     # Keep standard output pure JSON with --json

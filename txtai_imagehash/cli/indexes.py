@@ -237,7 +237,7 @@ def sync(args, embeddings, pipeline, path):
         args,
         (
             f"{stats['added']} added, {stats['updated']} updated, {stats['removed']} removed, {stats['unchanged']} unchanged, "
-            f"{stats['skipped']} non-image files skipped; {embeddings.count()} images in the index"
+            f"{stats['skipped']} non-image files skipped; {stats['images']} images in the index"
             + (f" ({stats['kept']} kept below folders that could not be read)" if stats.get("kept") else "")
         ),
     )

@@ -9,7 +9,7 @@ import os
 
 from ..files import within
 from ..hashing.codec import ishex
-from ..hashing.variants import TRIMMED
+from ..hashing.variants import TRIMMED, issecond
 from ..settings import read as settings
 
 logger = logging.getLogger(__name__)
@@ -116,17 +116,18 @@ def fromindex(embeddings):
     except Exception:  # pylint: disable=W0703
         rows = embeddings.search("select indexid, id, text from txtai", count)
 
-    # Second rows of a robust index (the hash inside a uniform border) belong to the image of their raw row
+    # Second rows of a robust index belong to the image of their raw row: the hash inside a uniform border is the
+    # image's trimmed hash; zooms are for search() (dedup finds crops by keypoints)
     trimmed = {}
     for row in rows:
         image = row.get("image")
-        if str(row["id"]).endswith(TRIMMED) or (image is not None and str(image) != str(row["id"])):
+        if str(row["id"]).endswith(TRIMMED) or (image is not None and str(image) != str(row["id"]) and not issecond(row["id"])):
             if ishex(row.get("text")):
                 trimmed[str(image if image is not None else str(row["id"])[: -len(TRIMMED)])] = row["text"]
 
     for row in rows:
         image, value = row.get("image"), row.get("text")
-        if str(row["id"]).endswith(TRIMMED) or (image is not None and str(image) != str(row["id"])):
+        if issecond(row["id"]) or (image is not None and str(image) != str(row["id"])):
             continue
 
         if not ishex(value):
