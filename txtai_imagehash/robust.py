@@ -1,8 +1,8 @@
 """
 Robust module: the robust near-duplicate path. build() and add() fill an index with every signal: stage 1 hashes
-every image with the combined hash, raw, inside its uniform borders and zoomed on its centre; stage 2 (optional, keypoints=True) adds
-local features (see txtai_imagehash.keypoints). search() expands each query to the 8 flips and rotations of its
-thumbnail and ranks images by every signal the index holds.
+every image with the combined hash, raw, inside its uniform borders and zoomed on its centre; stage 2 (optional,
+keypoints=True) adds local features (see txtai_imagehash.keypoints). search() expands each query to the 8 flips and
+rotations of its thumbnail and ranks images by every signal the index holds.
 """
 
 from txtai import Embeddings
