@@ -177,3 +177,28 @@ def test_keypoints(tmp_path, photos):
 
         results = HTTP.get(f"{server.url}/search", params={"query": query(value, select="id", metric="hamming", limit=2)}).json()
         assert results[0] == {"id": str(folder / "rocket.jpg"), "hamming": 0} and len(results) == 2
+
+
+def test_delete_robust(tmp_path, photos):
+    """
+    /delete of an image of a robust (command line default) index deletes its second rows (zooms) too: none is left
+    in the saved index.
+    """
+
+    folder, index = tmp_path / "photos", tmp_path / "index"
+    folder.mkdir()
+    for name in ["coffee", "rocket"]:
+        photos[name].save(folder / f"{name}.jpg")
+
+    assert main(["index", str(folder), "--index", str(index), "--quiet"]) == 0
+    coffee = str(folder / "coffee.jpg")
+    loaded = storage.load(str(index))
+    assert sum(row["image"] == coffee for row in loaded.search("select image from txtai", 100)) > 1
+    loaded.close()
+
+    with Serve("--index", index) as server:
+        assert HTTP.post(f"{server.url}/delete", json=[coffee]).json() == [coffee]
+
+    loaded = storage.load(str(index))
+    assert {row["image"] for row in loaded.search("select image from txtai", 100)} == {str(folder / "rocket.jpg")}
+    loaded.close()
