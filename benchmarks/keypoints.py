@@ -44,9 +44,8 @@ from txtai_imagehash.keypoints import Features, keypointconfig
 from txtai_imagehash.keypoints.descriptors import NPROBE, listcount
 from txtai_imagehash.keypoints.features import COUNT, QUERY, QUERYLEVELS
 from txtai_imagehash.keypoints.graph import NEIGHBORS
-from txtai_imagehash.robust import search
+from txtai_imagehash.robust import Indexer, search
 from txtai_imagehash.samples import ATTACKS
-from txtai_imagehash.verification import issparse
 
 # Attacks of the queries, in turn
 QUERIES = ["crop50", "seedcrop", "hflip", "rot90", "jpeg30"]
@@ -86,12 +85,11 @@ def extract(seed):
     """
 
     if not hasattr(extract, "features"):
-        extract.features, extract.hasher = Features(COUNT), Variants()
+        extract.features, extract.indexer = Features(COUNT), Indexer(Variants(), zoom=True)
 
     image = synthetic(seed)
     points, codes = extract.features(image)
-    zooms = {suffix: value for suffix, (value, flatness) in extract.hasher.zooms(image).items() if not issparse(flatness)}
-    return seed, points.astype(np.float16), codes, extract.hasher(image)[0], zooms
+    return seed, points.astype(np.float16), codes, extract.indexer.variants(image)[0], extract.indexer.zooms(image)
 
 
 def stream(embeddings, size, workers):
@@ -101,12 +99,15 @@ def stream(embeddings, size, workers):
     with the hash, go straight to the index's keypoint index under the row's index id.
     """
 
+    # txtai numbers rows in the order they come: an image's keypoints go under the index id of its own row
+    indexid = 0
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         for seed, points, codes, value, zooms in pool.imap(extract, range(size), chunksize=64):
-            embeddings.graph.append(seed, points, codes)
+            embeddings.graph.append(indexid, points, codes)
             yield seed, {"text": value, "image": seed}, None
             for suffix, hashed in zooms.items():
                 yield f"{seed}{suffix}", {"text": hashed, "image": seed}, None
+            indexid += 1 + len(zooms)
 
 
 def rss():

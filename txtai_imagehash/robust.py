@@ -156,6 +156,20 @@ class Indexer:
     def __getstate__(self):
         return {**self.__dict__, "features": None}
 
+    def zooms(self, image):
+        """
+        Hashes the centre zooms of an image that are worth a row: a mostly empty zoom (a picture with a blank middle)
+        would match every blank query, so it is left out.
+
+        Args:
+            image: PIL image (already oriented)
+
+        Returns:
+            {row id suffix: hex hash}
+        """
+
+        return {suffix: value for suffix, (value, flatness) in self.variants.zooms(image).items() if not issparse(flatness)}
+
     def __call__(self, source):
         """
         Hashes one image.
@@ -177,11 +191,7 @@ class Indexer:
         crops = ",".join(f"{name}={value}" for name, value in self.variants.crops(image).items())
         result = {"text": raw, "trimmed": trimmed, "variants": ",".join(self.variants.dihedral(image)), "crops": crops}
         result["contrast"], result["aspect"] = self.variants.contrast(image), round(image.width / image.height, 4)
-        result["flatness"] = self.variants.flatness(image)
-
-        # A mostly empty zoom (a picture with a blank middle) would match every blank query
-        zooms = self.variants.zooms(image) if self.zoom else {}
-        result["zooms"] = {suffix: value for suffix, (value, flatness) in zooms.items() if not issparse(flatness)}
+        result["flatness"], result["zooms"] = self.variants.flatness(image), self.zooms(image) if self.zoom else {}
 
         if self.count:
             # pylint: disable=C0415
