@@ -328,14 +328,18 @@ def test_sparse(photos):
 
     assert not any(search(embeddings, query) for query in queries)
 
-    # Copies of an indexed mostly empty picture are found
-    for attacked in ["jpeg30", "resize25"]:
+    # Copies of an indexed mostly empty picture are found, mirrored and turned too (0 bits apart, with the penalty)
+    for attacked in ["jpeg30", "resize25", "hflip", "rot90"]:
         assert [row["id"] for row in search(embeddings, attack(indexed["astronaut"], attacked))] == ["astronaut"]
 
     # The rule: a mostly empty image's hash is trusted to the loose distance, on an index with keypoints too
     rule = Rule("combined")
     assert rule.accept(rule.loose + 1) and not rule.accept(rule.loose + 1, sparse=True) and rule.accept(rule.loose, sparse=True)
     assert not Rule("combined", keypoints=True).accept(rule.loose + 1, checkable=False, sparse=True)
+
+    # ... on its bits without the flip penalty
+    penalty = Variants().penalty
+    assert rule.accept(rule.loose + penalty, sparse=True, bits=rule.loose) and not rule.accept(rule.loose + penalty, sparse=True, bits=rule.loose + 1)
 
 
 def test_vectors(photos, index):

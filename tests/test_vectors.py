@@ -260,6 +260,39 @@ def test_hamming_index_exact(nbytes):
     assert index.search(np.zeros((1, nbytes), dtype=np.uint8), 1)[0][0] == (100, 1.0)
 
 
+@pytest.mark.parametrize("nbytes", [24, 8])
+def test_hamming_index_bounded(nbytes):
+    # A search bounded by a distance returns exactly the rows within it (at most limit), near and far queries, bounds
+    # within the buckets' reach and beyond it (full scan)
+    rng = np.random.default_rng(nbytes)
+    codes = rng.integers(0, 256, size=(20000, nbytes), dtype=np.uint8)
+    bits = np.unpackbits(codes, axis=1)
+
+    # Neighbours of row 0 at 1 to 40 bits
+    for x in range(1, 41):
+        near = bits[0].copy()
+        near[rng.choice(nbytes * 8, x, replace=False)] ^= 1
+        bits[x] = near
+    codes = np.packbits(bits, axis=1)
+
+    index = HammingIndex({"quantize": 1, "dimensions": nbytes, "backend": "hamming"})
+    index.index(codes)
+    index.delete([5])
+
+    live = np.ones(len(codes), dtype=bool)
+    live[5] = False
+    for query in [bits[0], bits[17], rng.integers(0, 2, nbytes * 8).astype(np.uint8)]:
+        exact = np.where(live, np.count_nonzero(bits != query, axis=1), 10**6)
+        for bound, limit in ((0, 5), (12, 50), (17, 50), (36, 50), (36, 3), (60, 10)):
+            result = index.search(np.packbits(query)[None], limit, [bound])[0]
+            distances = [round((1 - score) * nbytes * 8) for _, score in result]
+            assert distances == sorted(exact[exact <= bound])[:limit]
+            assert all(exact[uid] == d for (uid, _), d in zip(result, distances))
+
+    # A negative bound (a penalty above the threshold) returns nothing
+    assert index.search(codes[:1], 5, -1) == [[]]
+
+
 def test_approximate_index_finds_near_duplicates():
     rng = np.random.default_rng(11)
     values = rng.integers(0, 256, size=(8000, 8), dtype=np.uint8)

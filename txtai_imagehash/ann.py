@@ -18,6 +18,10 @@ BLOCK = 16
 # Largest per-block search radius before falling back to a full scan
 RADIUS = 2
 
+# Largest per-block radius of a search bounded by a distance: a bounded search returns only the codes within it, so it
+# probes until it has seen them all (the combined hash's threshold, 36 bits over 12 blocks, needs radius 3 of one)
+BOUNDED = 3
+
 
 class HammingIndex(ANN):
     """
@@ -77,9 +81,23 @@ class HammingIndex(ANN):
         self.deleted[ids] = True
         self.removed = int(self.deleted.sum())
 
-    def search(self, queries, limit):
+    def search(self, queries, limit, maxdistance=None):
+        """
+        Searches the nearest rows of queries.
+
+        Args:
+            queries: uint8 array of packed hash bits, one row per query
+            limit: rows per query
+            maxdistance: None for the limit nearest rows, or the largest distance returned: an int or one int per
+                         query (a negative bound returns nothing)
+
+        Returns:
+            list of [(index id, score)] per query
+        """
+
         queries = np.asarray(queries, dtype=np.uint8)
-        return [self.query(query, limit) for query in queries]
+        bounds = maxdistance if isinstance(maxdistance, (list, tuple)) else [maxdistance] * len(queries)
+        return [self.query(query, limit, bound) for query, bound in zip(queries, bounds)]
 
     def count(self):
         return int(self.backend.shape[0] - self.removed)
@@ -109,26 +127,32 @@ class HammingIndex(ANN):
             np.cumsum(np.bincount(values, minlength=1 << width), out=offsets[1:])
             self.tables.append((order, offsets))
 
-    def query(self, query, limit):
+    def query(self, query, limit, maxdistance=None):
         """
         Exact k-nearest-neighbor search for one query. Probes one block at a time in the order of radii(): after
         each probe every code within the current bound has been seen, so the search stops as soon as limit
-        verified codes are within it.
+        verified codes are within it, or, with a maxdistance, once every code within it has been seen.
 
         Args:
             query: uint8 array of packed bits
             limit: number of results
+            maxdistance: largest distance returned, None for no bound
 
         Returns:
             list of (id, score)
         """
 
         limit = min(limit, self.count())
-        if limit <= 0:
+        if limit <= 0 or (maxdistance is not None and maxdistance < 0):
             return []
 
         values = split(towords(query[None]), self.blocks)[0]
         count, rows, distances = len(self.tables), [], []
+
+        # A bounded search within reach of the buckets probes up to its bound
+        if maxdistance is not None and maxdistance < count * (BOUNDED + 1):
+            return self.within(query, values, limit, maxdistance)
+
         for bound in range(count * (self.setting("radius", RADIUS) + 1)):
             # Rows in the buckets at exactly radius bound // count from the query's block bound % count
             block, radius = bound % count, bound // count
@@ -148,7 +172,34 @@ class HammingIndex(ANN):
         distances, rows = faiss.knn_hamming(query[None], self.backend, min(limit + self.removed, self.backend.shape[0]))
         rows, distances = rows[0], distances[0].astype(np.int64)
         keep = (rows >= 0) & ~self.deleted[np.maximum(rows, 0)]
+        keep &= distances <= maxdistance if maxdistance is not None else True
         return self.results(rows[keep], distances[keep], limit)
+
+    def within(self, query, values, limit, maxdistance):
+        """
+        Nearest rows within a distance: probes the buckets of every bound up to maxdistance (after them every code
+        within it has been seen), then verifies the rows found at once.
+
+        Args:
+            query: uint8 array of packed bits
+            values: the query's block values
+            limit: number of results
+            maxdistance: largest distance returned
+
+        Returns:
+            list of (id, score)
+        """
+
+        count, found = len(self.tables), []
+        for bound in range(maxdistance + 1):
+            block, radius = bound % count, bound // count
+            order, offsets = self.tables[block]
+            found.append(gather(order, offsets, values[block] ^ masks(self.blocks[block][2], radius)))
+
+        rows = np.unique(np.concatenate(found))
+        rows = rows[~self.deleted[rows]]
+        distances = self.distances(query, rows)
+        return self.results(rows[distances <= maxdistance], distances[distances <= maxdistance], limit)
 
     def distances(self, query, rows):
         """

@@ -9,11 +9,11 @@ from txtai import Embeddings
 
 from .hashing.variants import TRIMMED, ZOOMS, Variants, issecond, iszoom, seconds
 from .images import path
-from .index import METHOD, config, stream
+from .index import HAMMING, METHOD, config, stream
 from .settings import read as settings
 from .keypoints import BACKEND, CANDIDATES, available, keypointconfig
 from .keypoints.features import COUNT
-from .postgres import HAMMING
+from .postgres import HAMMING as PGHAMMING
 from .sql import hamming
 from .vectors import todistance
 from .verification import CHECKABLE, Rule, issparse
@@ -344,10 +344,11 @@ def search(embeddings, image, limit=10, maxdistance=None, dihedral=True):
     if keypoints:
         rows.extend(kmatch(embeddings, dict(embeddings.graph.match(image, max(limit, CANDIDATES))), queries, hashes.nbits()))
 
-    results, inliers = {}, {}
+    results, inliers, texts = {}, {}, {}
     for row in rows:
         uid = row["image"] if row.get("image") is not None else row["id"]
         inliers[uid] = max(row.get("inliers", 0), inliers.get(uid, 0))
+        texts.setdefault(uid, []).append(row.get("text"))
         if uid not in results or row["distance"] < results[uid]["distance"]:
             results[uid] = {"id": uid, "distance": row["distance"], "path": row.get("path")}
 
@@ -364,7 +365,9 @@ def search(embeddings, image, limit=10, maxdistance=None, dihedral=True):
         sparse = issparse(hashes.flatness(image))
         for uid in list(results):
             checkable, flat = known[str(uid)]
-            if not rule.accept(results[uid]["distance"], inliers[uid], checkable, sparse or flat):
+            # A mostly empty pair is judged on its hash bits without the flip penalty: an exact mirror is 0 bits away
+            bits = nearest(texts[uid], queries) if sparse or flat else None
+            if not rule.accept(results[uid]["distance"], inliers[uid], checkable, sparse or flat, bits):
                 del results[uid]
 
     return sorted(results.values(), key=lambda x: (-x.get("inliers", 0), x["distance"]))[:limit]
@@ -396,6 +399,22 @@ def checks(embeddings, uids, keypoints):
     return {str(row["id"]): (count >= CHECKABLE, issparse(row.get("flatness"))) for row, count in zip(rows, counts)}
 
 
+def nearest(texts, queries):
+    """
+    Smallest Hamming distance between any of an image's rows and any query hash, without the flip penalty.
+
+    Args:
+        texts: hex hashes of the image's rows found (None for a row without a hash)
+        queries: dict of hex hash -> penalty
+
+    Returns:
+        bits, or None when no row has a hash
+    """
+
+    distances = [hamming(text, value) for text in texts if text for value in queries]
+    return min((x for x in distances if x is not None), default=None)
+
+
 def haskeypoints(embeddings):
     """
     Checks if an index has a keypoint index (stage 2).
@@ -422,7 +441,7 @@ def kmatch(embeddings, matches, queries, default):
         default: distance of a row without a hash
 
     Returns:
-        list of rows with id, image, path, distance and inliers
+        list of rows with id, image, path, text, distance and inliers
     """
 
     if not matches:
@@ -433,7 +452,7 @@ def kmatch(embeddings, matches, queries, default):
     for row in embeddings.search(sql, len(matches)):
         distances = [hamming(row["text"], value) for value in queries]
         distance = min((x + penalty for x, penalty in zip(distances, queries.values()) if x is not None), default=default)
-        rows.append({"id": row["id"], "image": row["image"], "path": row["path"], "distance": distance, "inliers": matches[row["indexid"]]})
+        rows.append({"id": row["id"], "image": row["image"], "path": row["path"], "text": row["text"], "distance": distance, "inliers": matches[row["indexid"]]})
 
     return rows
 
@@ -463,7 +482,7 @@ def ssearch(embeddings, queries, limit, maxdistance):
         maxdistance: largest distance returned
 
     Returns:
-        list of rows with id, image, path and distance
+        list of rows with id, image, path, text and distance
     """
 
     # An index in PostgreSQL (smallest of values: least) reads only the rows within reach from its hash blocks
@@ -477,7 +496,7 @@ def ssearch(embeddings, queries, limit, maxdistance):
     if postgres:
         where, parameters = f"near(text, :hashes, :radii) and {where}", {"hashes": list(queries), "radii": [maxdistance - x for x in queries.values()]}
 
-    sql = f"select id, image, path, {expression} dist from txtai where {where} order by dist limit {int(limit)}"
+    sql = f"select id, image, path, text, {expression} dist from txtai where {where} order by dist limit {int(limit)}"
     return [{**row, "distance": row.pop("dist")} for row in embeddings.search(sql, limit, parameters=parameters)]
 
 
@@ -493,15 +512,16 @@ def vsearch(embeddings, queries, limit, maxdistance=None):
         maxdistance: largest distance returned, lets an index that can bound its search skip farther rows
 
     Returns:
-        list of rows with id, image, path and distance
+        list of rows with id, image, path, text and distance
     """
 
     # Smallest distance per index row over all query hashes
     distances = {}
     vectors = embeddings.batchtransform(list(queries))
 
-    # The exact index in PostgreSQL probes only the hash blocks within reach (txtai_imagehash.postgres.HammingIndex)
-    if maxdistance is not None and embeddings.config.get("backend") == HAMMING:
+    # The exact indexes (txtai_imagehash.ann.HammingIndex, in PostgreSQL txtai_imagehash.postgres.HammingIndex) probe
+    # only the hash blocks within reach
+    if maxdistance is not None and embeddings.config.get("backend") in (HAMMING, PGHAMMING):
         results = embeddings.ann.search(vectors, limit, [maxdistance - penalty for penalty in queries.values()])
     else:
         results = embeddings.ann.search(vectors, limit)
@@ -510,11 +530,15 @@ def vsearch(embeddings, queries, limit, maxdistance=None):
             value = todistance(score, embeddings) + penalty
             distances[indexid] = min(value, distances.get(indexid, value))
 
+    # Only the rows within reach are looked up (most of the nearest rows of a query are unrelated images)
+    if maxdistance is not None:
+        distances = {indexid: value for indexid, value in distances.items() if value <= maxdistance}
+
     if not distances:
         return []
 
     # Rows deleted from the content database drop out here
-    sql = f"select indexid, id, image, path from txtai where indexid in ({', '.join(str(int(x)) for x in distances)})"
+    sql = f"select indexid, id, image, path, text from txtai where indexid in ({', '.join(str(int(x)) for x in distances)})"
     return [{**row, "distance": distances[row.pop("indexid")]} for row in embeddings.search(sql, len(distances))]
 
 

@@ -65,7 +65,7 @@ class Rule:
 
         return distance <= (self.zoomed if zoom else self.threshold)
 
-    def accept(self, distance, inliers=0, checkable=True, sparse=False):
+    def accept(self, distance, inliers=0, checkable=True, sparse=False, bits=None):
         """
         Decides a pair.
 
@@ -75,6 +75,8 @@ class Rule:
             inliers: keypoints matched under an affine fit, 0 when keypoints were not checked or did not fit
             checkable: False when either image has fewer than CHECKABLE keypoints
             sparse: True when either image is mostly empty (see issparse)
+            bits: smallest hash distance without the flip penalty (a mirrored copy is 0 bits from its original but
+                  carries the penalty), for the cap of a mostly empty pair; defaults to distance
 
         Returns:
             True for a near-duplicate
@@ -87,7 +89,10 @@ class Rule:
             return False
 
         trusted = (self.strict if checkable else self.loose) if self.keypoints else self.threshold
-        return distance <= (min(trusted, self.loose) if sparse else trusted)
+        if sparse:
+            return (distance if bits is None else bits) <= min(trusted, self.loose)
+
+        return distance <= trusted
 
     def settles(self, distance):
         """

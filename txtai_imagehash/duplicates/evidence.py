@@ -312,7 +312,9 @@ class Evidence:
         if link.distance is None and inliers < TURNED and turned(link.matrix):
             inliers = 0
 
-        return self.rule.accept(distance, inliers, self.checkable(x) and self.checkable(y), self.sparse(x) or self.sparse(y))
+        # A flip's distance carries the penalty; a mostly empty pair is capped on its bits without it
+        bits = distance - self.penalty if distance is not None and link.kind == FLIPPED else None
+        return self.rule.accept(distance, inliers, self.checkable(x) and self.checkable(y), self.sparse(x) or self.sparse(y), bits)
 
     def checkable(self, x):
         """
