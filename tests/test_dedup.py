@@ -242,18 +242,20 @@ def test_dedup_hashes_and_threshold():
 def test_dedup_sparse(photos):
     """
     Hash-only dedup() does not group unrelated mostly empty pictures (photos squeezed into a strip of a black canvas,
-    within the threshold of each other), and still groups a copy of one.
+    within the threshold of each other), and still groups a copy of one, and a mirrored copy (0 bits away, judged
+    without the flip penalty).
     """
 
     pictures = {name: strip(image) for name, image in photos.items()}
-    embeddings = build([*pictures.items(), ("copy", attack(pictures["astronaut"], "jpeg30"))])
+    copies = [("copy", attack(pictures["astronaut"], "jpeg30")), ("mirror", attack(pictures["coffee"], "hflip"))]
+    embeddings = build([*pictures.items(), *copies])
 
     rows = {row["id"]: row["text"] for row in embeddings.search("select id, text from txtai", 100) if row["id"] in pictures}
     near = [(x, y) for x in rows for y in rows if x < y and hamming(rows[x], rows[y]) <= THRESHOLDS["combined"]]
     assert len(near) >= 5, near
 
     groups = dedup(embeddings)
-    assert [sorted(x["id"] for x in group["images"]) for group in groups] == [["astronaut", "copy"]]
+    assert sorted(sorted(x["id"] for x in group["images"]) for group in groups) == [["astronaut", "copy"], ["coffee", "mirror"]]
     embeddings.close()
 
 
