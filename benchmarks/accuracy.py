@@ -15,6 +15,8 @@ JPEG, crops, flip, rotations, brightness, contrast, grayscale, blur, border, cap
   queries. A false match is an absent query for which search() at its defaults returns anything.
 - the curve: recall@1 and false matches as a threshold on the top result's value moves (hash distance in bits, or
   minus the inlier keypoints of a keypoint match, which rank before any hash distance).
+- the misses: which photo each method does not find first under which attack (and what it found instead), and the
+  false matches, listed after the tables, so that a change can be judged on the pictures it wins or loses.
 
 The recipe (average hash, Levenshtein distance on hex strings, txtai's near-duplicate example) is the baseline; it
 has no threshold, so it always returns a match.
@@ -273,6 +275,7 @@ def summarize(result, attacknames):
         "ranked": ranked,
         "false": false,
         "falsematches": [row for row in absent if row["found"] is not None],
+        "misses": [row for row in present if not hit(row, "found")],
         "curve": curve(present, absent),
         "query": 1000 * statistics.median(result["times"]),
         "indexing": result["indexing"],
@@ -349,6 +352,15 @@ def report(title, results, attacknames):
         matches = results[method]["falsematches"]
         shown = ", ".join(f"{row['photo']} {row['attack']} -> {row['found'][0]} {row['found'][1]:g}" for row in matches[:12])
         print(f"- {method}: {len(matches)}" + (f": {shown}" + (" ..." if len(matches) > 12 else "") if matches else ""))
+
+    print("\nMisses at the defaults (present query not found first: attack -> photos, with what came first if anything)\n")
+    for method in methods:
+        misses = results[method]["misses"]
+        print(f"- {method}: {len(misses)}")
+        for kind in attacknames:
+            rows = [row for row in misses if row["attack"] == kind]
+            if rows:
+                print(f"  - {kind}: " + ", ".join(row["photo"] + (f" (-> {row['found'][0]} {row['found'][1]:g})" if row["found"] else "") for row in rows))
 
 
 def main(args=None):
