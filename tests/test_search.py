@@ -357,6 +357,25 @@ def test_vectors(photos, index):
             assert search(vectors, attacked, limit=3, maxdistance=192) == expected
 
 
+def test_sql_closest(photos, index):
+    """
+    The SQL path ranks with one closest() call per row; an index that does not register closest (saved before it)
+    ranks with one hamming() per query hash, with the same results.
+    """
+
+    assert "closest" in [function["name"] for function in index.config["functions"]]
+    functions = [function for function in config()["functions"] if function["name"] != "closest"]
+    older = build(list(photos.items()), functions=functions)
+    assert "closest" not in [function["name"] for function in older.config["functions"]]
+
+    for key in ["astronaut", "rocket", "page"]:
+        for name in ["rot90", "border5", "crop80", "jpeg30"]:
+            attacked = attack(photos[key], name)
+            expected = search(older, attacked, limit=5, maxdistance=192)
+            assert len(expected) == 5 and search(index, attacked, limit=5, maxdistance=192) == expected
+            assert search(index, attacked) == search(older, attacked)
+
+
 def test_recipe_index(recipe, photos):
     """
     search() works on a plain recipe index (average hash): flips and rotations found by query expansion.

@@ -2,14 +2,14 @@
 txtai-imagehash: near-duplicate image detection in txtai Embeddings indexes.
 
 Importing the package costs nothing until a name is used (PEP 562): txtai, torch and faiss load with the first call
-that needs them. The SQL functions `distance` and `hamming` are plain Python and load at once.
+that needs them. The SQL functions `distance`, `hamming` and `closest` are plain Python and load at once.
 """
 
 import importlib
 import logging
 import os
 
-from .sql import distance, hamming
+from .sql import closest, distance, hamming
 
 # A library logs, the application decides where to: nothing is printed unless logging is configured (as txtai does)
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -35,7 +35,7 @@ EXPORTS = {
     "todistance": "vectors",
 }
 
-__all__ = ["ImageHash", "ImageError", "config", "documents", "query", "distance", "hamming"]
+__all__ = ["ImageHash", "ImageError", "config", "documents", "query", "distance", "hamming", "closest"]
 __all__ += ["build", "search", "add", "remove", "dedup", "tojson", "hashes", "vectorconfig", "todistance", "APPLICATION"]
 
 

@@ -75,7 +75,7 @@ def vectorconfig(algorithm="average", size=8, exif=False, approximate=False, cou
 def config(vectors=None, **overrides):
     """
     Creates an Embeddings configuration for an image hash index: content on, images stored as their original
-    bytes, no text model, and the `distance` and `hamming` SQL functions.
+    bytes, no text model, and the `distance`, `hamming` and `closest` SQL functions.
 
     Args:
         vectors: True for a binary Hamming vector index of the hashes (see vectorconfig()), or a dict of

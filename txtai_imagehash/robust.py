@@ -473,7 +473,8 @@ def isvector(embeddings):
 
 def ssearch(embeddings, queries, limit, maxdistance):
     """
-    SQL path: one query ranking rows by the smallest hamming() distance to any query hash.
+    SQL path: one query ranking rows by the smallest Hamming distance to any query hash (closest(), or hamming() per
+    query hash on indexes that do not register closest and in PostgreSQL).
 
     Args:
         embeddings: Embeddings
@@ -489,8 +490,14 @@ def ssearch(embeddings, queries, limit, maxdistance):
     # (txtai_imagehash.postgres.near)
     postgres = getattr(embeddings.database, "blocks", None) is not None
 
-    terms = [f"hamming(text, {quote(x)})" + (f" + {int(penalty)}" if penalty else "") for x, penalty in queries.items()]
-    expression = f"{'least' if postgres else 'min'}({', '.join(terms)})" if len(terms) > 1 else terms[0]
+    # One closest() call per row where the index registers it (indexes saved before it use hamming() per query hash)
+    if not postgres and any(isinstance(x, dict) and x.get("name") == "closest" for x in embeddings.config.get("functions") or []):
+        hashes, penalties = ",".join(quote(x)[1:-1] for x in queries), ",".join(str(int(x)) for x in queries.values())
+        expression = f"closest(text, '{hashes}', '{penalties}')"
+    else:
+        terms = [f"hamming(text, {quote(x)})" + (f" + {int(penalty)}" if penalty else "") for x, penalty in queries.items()]
+        expression = f"{'least' if postgres else 'min'}({', '.join(terms)})" if len(terms) > 1 else terms[0]
+
     where, parameters = f"{expression} <= {int(maxdistance)}", None
 
     if postgres:
