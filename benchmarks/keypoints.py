@@ -14,8 +14,10 @@ baseline is an exact faiss flat scan of the same descriptors, timed on one query
 the same run.
 
 Usage:
-    python benchmarks/keypoints.py [--sizes 10000,100000] [--queries 200] [--workers 2]
-    python benchmarks/keypoints.py --model 100000,1000000 [--measured 100000:34.1:1656]
+    python benchmarks/keypoints.py [--sizes 10000,100000] [--queries 200] [--workers 2] [--bits 128,256]
+    python benchmarks/keypoints.py --model 100000,1000000 [--measured 100000:34.1:1656] [--bits 128]
+
+--bits runs each size with descriptors of each number of bits (txtai_imagehash.keypoints.features.BITS by default).
 
 --model measures, instead of building whole indexes, what grows with the collection: the descriptor search of one
 query (its 300 + 300 mirrored descriptors, NEIGHBORS each, NPROBE lists probed, on one thread as search() runs it) on
@@ -42,7 +44,7 @@ from txtai_imagehash import config
 from txtai_imagehash.hashing.variants import Variants
 from txtai_imagehash.keypoints import Features, keypointconfig
 from txtai_imagehash.keypoints.descriptors import NPROBE, listcount
-from txtai_imagehash.keypoints.features import COUNT, QUERY, QUERYLEVELS
+from txtai_imagehash.keypoints.features import BITS, COUNT, QUERY, QUERYLEVELS
 from txtai_imagehash.keypoints.graph import NEIGHBORS
 from txtai_imagehash.robust import Indexer, search
 from txtai_imagehash.samples import ATTACKS
@@ -85,7 +87,8 @@ def extract(seed):
     """
 
     if not hasattr(extract, "features"):
-        extract.features, extract.indexer = Features(COUNT), Indexer(Variants(), zoom=True)
+        # extract.bits is set by run() before the workers fork
+        extract.features, extract.indexer = Features(COUNT, bits=extract.bits), Indexer(Variants(), zoom=True)
 
     image = synthetic(seed)
     points, codes = extract.features(image)
@@ -119,14 +122,15 @@ def rss():
         return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def run(size, queries, workers, output):
+def run(size, queries, workers, bits, output):
     """
-    Builds an index of size synthetic images and queries it (runs in its own process).
+    Builds an index of size synthetic images with descriptors of bits and queries it (runs in its own process).
     """
 
     # Stage 1 on the binary vector index, keypoints in the graph slot, as build(vectors=True, keypoints=True) makes
     options = {"algorithm": "combined", "size": 8, "trim": True, "exif": True, "keypoints": True, "zoom": True}
-    embeddings = Embeddings(config(vectors={"algorithm": "combined", "exif": True}, imagehash=options, graph=keypointconfig()))
+    embeddings = Embeddings(config(vectors={"algorithm": "combined", "exif": True}, imagehash=options, graph=keypointconfig(bits=bits)))
+    extract.bits = bits
 
     start = time.perf_counter()
     embeddings.index(stream(embeddings, size, workers))
@@ -149,7 +153,7 @@ def run(size, queries, workers, output):
     resident, peak = rss(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     # Baseline: exact scan of every descriptor for the same query descriptors (an image and its mirror image)
-    flat = faiss.IndexBinaryFlat(256)
+    flat = faiss.IndexBinaryFlat(keypoints.descriptors.bits)
     for _, codes in keypoints.descriptors.indexed():
         flat.add(codes)
 
@@ -162,6 +166,7 @@ def run(size, queries, workers, output):
     output.put(
         {
             "size": size,
+            "bits": bits,
             "descriptors": len(keypoints.descriptors),
             "lists": getattr(keypoints.descriptors.index, "nlist", 0),
             "indexing": indexing,
@@ -204,42 +209,44 @@ def timed(function, repeats=20):
     return statistics.median(times)
 
 
-def model(sizes, measured):
+def model(sizes, measured, bits=BITS):
     """
     Measures the query cost and memory that grow with the collection (see --model) and prints the model.
 
     Args:
         sizes: numbers of images
-        measured: (size, match p50 ms, RSS MB) of a measured run, or None
+        measured: (size, match p50 ms, RSS MB) of a measured run with descriptors of bits, or None
+        bits: descriptor bits
     """
 
     faiss.omp_set_num_threads(1)
     random = np.random.default_rng(0)
-    queries = random.integers(0, 256, (2 * QUERY, 32), dtype=np.uint8)
+    width = bits // 8
+    queries = random.integers(0, 256, (2 * QUERY, width), dtype=np.uint8)
 
     rows = {}
     for size in sorted(set(sizes + ([measured[0]] if measured else []))):
         descriptors, nlist, length = geometry(size)
 
         # Coarse quantizer as rebuild() makes it: HNSW over nlist centroids
-        quantizer = faiss.IndexBinaryHNSW(256, 16)
-        quantizer.add(random.integers(0, 256, (nlist, 32), dtype=np.uint8))
+        quantizer = faiss.IndexBinaryHNSW(bits, 16)
+        quantizer.add(random.integers(0, 256, (nlist, width), dtype=np.uint8))
         assign = timed(lambda quantizer=quantizer: quantizer.search(queries, NPROBE))
 
         # Scan: an IVF of 1,024 lists of the same length, with a flat quantizer whose own cost is taken off
-        flat = faiss.IndexBinaryFlat(256)
-        flat.add(random.integers(0, 256, (1024, 32), dtype=np.uint8))
-        index = faiss.IndexBinaryIVF(flat, 256, 1024)
+        flat = faiss.IndexBinaryFlat(bits)
+        flat.add(random.integers(0, 256, (1024, width), dtype=np.uint8))
+        index = faiss.IndexBinaryIVF(flat, bits, 1024)
         index.own_fields = False
-        codes = random.integers(0, 256, (1024 * length, 32), dtype=np.uint8)
+        codes = random.integers(0, 256, (1024 * length, width), dtype=np.uint8)
         ids, lists = np.arange(len(codes), dtype=np.int64), np.repeat(np.arange(1024, dtype=np.int64), length)
         index.add_core(len(codes), faiss.swig_ptr(codes), faiss.swig_ptr(ids), faiss.swig_ptr(lists))
         index.ntotal = len(codes)
         index.nprobe = NPROBE
         scan = timed(lambda index=index: index.search(queries, NEIGHBORS)) - timed(lambda: flat.search(queries, NPROBE))
 
-        # Bytes the index holds per descriptor: 32 of code and 8 of id in its list, 4 of position (2 float16)
-        rows[size] = (descriptors, nlist, length, 1000 * assign, 1000 * max(scan, 0.0), descriptors * 44 / 2**20)
+        # Bytes the index holds per descriptor: its code and 8 of id in its list, 4 of position (2 float16)
+        rows[size] = (descriptors, nlist, length, 1000 * assign, 1000 * max(scan, 0.0), descriptors * (width + 12) / 2**20)
         del index, codes, ids, lists
 
     print("\n| images | descriptors | IVF lists | per list | quantizer ms | list scan ms | descriptor search ms | descriptor MB | modelled match p50 ms | modelled RSS MB |")
@@ -262,28 +269,34 @@ def main(args=None):
     parser.add_argument("--workers", type=int, default=2, help="keypoint extraction processes")
     parser.add_argument("--model", help="comma-separated sizes to model instead of building (see above)")
     parser.add_argument("--measured", help="SIZE:P50:RSS of a measured run the model is anchored on")
+    parser.add_argument("--bits", default=str(BITS), help="comma-separated descriptor bits, each size runs with each")
     args = parser.parse_args(args)
+    bits = [int(x) for x in args.bits.split(",")]
 
     if args.model:
         measured = tuple(float(x) for x in args.measured.split(":")) if args.measured else None
-        model([int(x) for x in args.model.split(",")], (int(measured[0]), measured[1], measured[2]) if measured else None)
+        model([int(x) for x in args.model.split(",")], (int(measured[0]), measured[1], measured[2]) if measured else None, bits[0])
         return
 
     rows = []
     for size in (int(x) for x in args.sizes.split(",")):
-        output = multiprocessing.get_context("spawn").Queue()
-        process = multiprocessing.get_context("spawn").Process(target=run, args=(size, args.queries, args.workers, output))
-        process.start()
-        result = output.get()
-        process.join()
-        rows.append(result)
-        print(f"{size}: {result}", flush=True)
+        for width in bits:
+            output = multiprocessing.get_context("spawn").Queue()
+            process = multiprocessing.get_context("spawn").Process(target=run, args=(size, args.queries, args.workers, width, output))
+            process.start()
+            result = output.get()
+            process.join()
+            rows.append(result)
+            print(f"{size}: {result}", flush=True)
 
-    print("\n| images | descriptors | IVF lists | index s | match p50 ms | p95 ms | search() p50 ms | p95 ms | exact scan ms | scan / match p50 | recall@1 | RSS querying MB | peak RSS MB |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "\n| images | bits | descriptors | IVF lists | index s | match p50 ms | p95 ms | search() p50 ms | p95 ms | exact scan ms | scan / match p50 | "
+        "recall@1 | RSS querying MB | peak RSS MB |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(
-            f"| {r['size']:,} | {r['descriptors']:,} | {r['lists']:,} | {r['indexing']:.0f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['search']:.1f} | "
+            f"| {r['size']:,} | {r['bits']} | {r['descriptors']:,} | {r['lists']:,} | {r['indexing']:.0f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['search']:.1f} | "
             f"{r['search95']:.1f} | {r['scan']:.0f} | {r['scan'] / r['p50']:.0f}x | {r['recall']:.3f} | {r['resident']:.0f} | {r['peak']:.0f} |"
         )
 

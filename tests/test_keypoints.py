@@ -4,6 +4,7 @@ build(keypoints=True), search(), persistence, upserts and deletes, the IVF path,
 package without OpenCV.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -46,7 +47,11 @@ def test_spread(photos):
 
     features = Features(256)
     points, codes = features(photos["astronaut"])
-    assert len(points) == 256 and codes.shape == (256, 32) and codes.dtype == np.uint8
+    assert len(points) == 256 and codes.shape == (256, featuresmodule.BITS // 8) and codes.dtype == np.uint8
+
+    # The descriptors are the first bits of ORB's 256, for the same keypoints
+    full, longer = Features(256, bits=256)(photos["astronaut"])
+    assert (full == points).all() and longer.shape == (256, 32) and (longer[:, : codes.shape[1]] == codes).all()
 
     # Every quarter of the resized image holds at least 10% of the keypoints
     half = features.side / 2
@@ -95,12 +100,12 @@ def test_mirror(photos):
     (_, _), (points, codes) = features(image, mirror=True)
     flipped, flippedcodes = features(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
 
-    # A detected keypoint within 3 pixels with a descriptor within 32 of 256 bits (half the match distance), for
-    # most keypoints (the pyramid levels of the flipped image round positions differently)
+    # A detected keypoint within 3 pixels with a descriptor within half the match distance, for most keypoints (the
+    # pyramid levels of the flipped image round positions differently)
     found = 0
     for point, code in zip(points, codes):
         near = np.abs(flipped - point).max(axis=1) <= 3
-        found += bool(near.any()) and np.unpackbits(flippedcodes[near] ^ code, axis=1).sum(axis=1).min() <= 32
+        found += bool(near.any()) and np.unpackbits(flippedcodes[near] ^ code, axis=1).sum(axis=1).min() <= featuresmodule.matching(features.bits) // 2
 
     assert found >= 0.8 * len(points)
 
@@ -229,10 +234,11 @@ def test_upsert_delete(photos):
     assert embeddings.graph.count() == 1
 
 
-def test_descriptors_ivf(tmp_path, monkeypatch):
+@pytest.mark.parametrize("bits", [128, 256])
+def test_descriptors_ivf(tmp_path, monkeypatch, bits):
     """
     The descriptor index turns into an IVF past FLAT descriptors, rebuilds at 4x growth, keeps row ids through
-    rebuilds and save/load, and finds every exact descriptor when probing all lists.
+    rebuilds and save/load (with its number of bits), and finds every exact descriptor when probing all lists.
     """
 
     monkeypatch.setattr(descriptorindex, "FLAT", 2000)
@@ -240,8 +246,8 @@ def test_descriptors_ivf(tmp_path, monkeypatch):
     monkeypatch.setattr(descriptorindex, "CHUNK", 1000)
 
     random = np.random.default_rng(0)
-    codes = random.integers(0, 256, (16000, 32), dtype=np.uint8)
-    descriptors = Descriptors(nprobe=4096)
+    codes = random.integers(0, 256, (16000, bits // 8), dtype=np.uint8)
+    descriptors = Descriptors(nprobe=4096, bits=bits)
 
     expected = []
     for start, end, kind, trained in [(0, 1500, "IndexBinaryFlat", 0), (1500, 3000, "IndexBinaryIVF", 3000), (3000, 5000, "IndexBinaryIVF", 3000), (5000, 16000, "IndexBinaryIVF", 16000)]:
@@ -271,7 +277,44 @@ def test_descriptors_ivf(tmp_path, monkeypatch):
     descriptors.save(str(tmp_path / "descriptors"))
     loaded = Descriptors(nprobe=4096)
     loaded.load(str(tmp_path / "descriptors"), descriptors.trained)
-    assert (loaded.search(codes[rows], 1)[1][:, 0] == rows).all()
+    assert loaded.bits == bits and (loaded.search(codes[rows], 1)[1][:, 0] == rows).all()
+
+    # Descriptors of another length cannot join
+    with pytest.raises(ValueError, match=f"cannot join an index of {bits}-bit descriptors"):
+        loaded.add(np.zeros((2, 40 - bits // 8), dtype=np.uint8))
+
+
+def test_descriptor_bits(tmp_path, photos):
+    """
+    A new keypoint index stores BITS-bit descriptors; one saved with 256-bit descriptors (as indexes were before they
+    were shortened, whose configuration does not name its bits) reloads with them: its queries and the images added
+    to it are described with 256 bits, and crops are still found.
+    """
+
+    images = [("astronaut", photos["astronaut"]), ("rocket", photos["rocket"])]
+    assert build(images, keypoints=True).graph.descriptors.index.d == featuresmodule.BITS
+    with pytest.raises(ValueError, match="64, 128, 192 or 256 bits, not 100"):
+        build(images, keypoints={"bits": 100})
+
+    embeddings = build(images, keypoints={"bits": 256})
+    embeddings.save(str(tmp_path / "index"))
+
+    # The configuration of an index saved before the setting existed
+    path = tmp_path / "index" / "config.json"
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    del saved["graph"]["bits"]
+    path.write_text(json.dumps(saved), encoding="utf-8")
+
+    loaded = Embeddings()
+    loaded.load(str(tmp_path / "index"))
+    assert loaded.graph.descriptors.bits == 256 and "bits" not in loaded.config["graph"]
+    assert search(loaded, attack(photos["rocket"], "seedcrop"))[0]["id"] == "rocket"
+
+    # An image added to it is described with 256 bits too, and found by its crops
+    add(loaded, [("coffee", photos["coffee"])])
+    assert len(loaded.graph.descriptors) == loaded.graph.descriptors.index.ntotal and loaded.graph.descriptors.index.d == 256
+    result = search(loaded, attack(photos["coffee"], "crop50"))[0]
+    assert result["id"] == "coffee" and result["inliers"] >= INLIERS
 
 
 def test_ivf_search(monkeypatch, photos):

@@ -12,7 +12,7 @@ from .images import path
 from .index import HAMMING, METHOD, config, stream
 from .settings import read as settings
 from .keypoints import BACKEND, CANDIDATES, available, keypointconfig
-from .keypoints.features import COUNT
+from .keypoints.features import BITS, COUNT
 from .postgres import HAMMING as PGHAMMING
 from .sql import hamming
 from .vectors import todistance
@@ -138,7 +138,7 @@ class Indexer:
     hashing workers.
     """
 
-    def __init__(self, variants, count=None, zoom=False):
+    def __init__(self, variants, count=None, zoom=False, bits=BITS):
         """
         Creates an Indexer.
 
@@ -146,9 +146,10 @@ class Indexer:
             variants: Variants hasher with the index's settings
             count: keypoints kept per image, None for no keypoints
             zoom: hash the image's centre zooms
+            bits: keypoint descriptor bits of the index
         """
 
-        self.variants, self.count, self.zoom = variants, count, zoom
+        self.variants, self.count, self.zoom, self.bits = variants, count, zoom, bits
 
         # Keypoint detector, created on first use in the process that runs it (OpenCV objects do not pickle)
         self.features = None
@@ -198,7 +199,7 @@ class Indexer:
             if not self.features:
                 from .keypoints import Features
 
-                self.features = Features(self.count)
+                self.features = Features(self.count, bits=self.bits)
 
             result["keypoints"], result["frame"] = self.features(image), list(self.features.frame(image.size))
 
@@ -238,7 +239,10 @@ def indexer(embeddings):
     values = settings(embeddings.config)
     graph = embeddings.config.get("graph") or {}
     count = graph.get("count", COUNT) if graph.get("backend") == BACKEND else None
-    return Indexer(Variants(values["algorithm"], values["size"], values.get("trim", False), values["exif"]), count, values.get("zoom", False))
+
+    # Descriptors as long as the keypoint index's: a loaded index keeps the bits it was saved with
+    bits = embeddings.graph.descriptors.bits if count and haskeypoints(embeddings) else graph.get("bits", BITS)
+    return Indexer(Variants(values["algorithm"], values["size"], values.get("trim", False), values["exif"]), count, values.get("zoom", False), bits)
 
 
 def rows(images, function, embeddings, errors=None, workers=1, progress=False, stale=None):

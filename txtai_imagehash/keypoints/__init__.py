@@ -1,5 +1,5 @@
 """
-Keypoints: the optional local-feature stage. ORB keypoints and their 256-bit binary descriptors, a faiss binary
+Keypoints: the optional local-feature stage. ORB keypoints and their binary descriptors (128 bits), a faiss binary
 index mapping descriptors to images, candidate images ranked by descriptor votes and verified by an affine fit.
 Finds the original of crops that global hashes cannot. Needs the `keypoints` extra (opencv-python-headless).
 

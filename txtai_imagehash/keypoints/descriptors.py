@@ -1,5 +1,5 @@
 """
-Descriptors module: a faiss binary index of 256-bit keypoint descriptors, exact while small, then an inverted file
+Descriptors module: a faiss binary index of keypoint descriptors (128 bits by default), exact while small, then an inverted file
 index, built with bounded memory.
 """
 
@@ -7,6 +7,8 @@ import tempfile
 
 import faiss
 import numpy as np
+
+from .features import BITS, checkbits
 
 # Descriptors held in an exact flat index; above, an inverted file index (IVF) with about LIST descriptors per list
 FLAT = 65536
@@ -43,24 +45,27 @@ def listcount(rows):
 
 class Descriptors:
     """
-    Binary descriptor index over 256-bit codes: an exact faiss flat index while small, then an inverted file index
+    Binary descriptor index over codes of a fixed number of bits: an exact faiss flat index while small, then an inverted file index
     (IVF) whose centroids are descriptors sampled from the index, so that a query scans a few short lists instead of
     every descriptor. Descriptor ids are row numbers in insertion order.
 
     Memory is bounded for large collections: new descriptors wait in a temporary file until optimize() adds them,
     and inverted lists are sized exactly before they are filled (a growing list would reserve up to twice its
-    size), so an index of n descriptors holds about 40 * n bytes (32 bytes of code, 8 of id) at every step.
+    size), so an index of n descriptors holds about (bits / 8 + 8) * n bytes (the codes, and 8 bytes of id once it is
+    an IVF) at every step.
     """
 
-    def __init__(self, nprobe=NPROBE):
+    def __init__(self, nprobe=NPROBE, bits=BITS):
         """
         Creates an empty descriptor index.
 
         Args:
             nprobe: inverted lists probed per query descriptor once the index is an IVF
+            bits: bits of a descriptor (see txtai_imagehash.keypoints.features.BITS)
         """
 
-        self.index = faiss.IndexBinaryFlat(256)
+        self.bits, self.width = checkbits(bits), bits // 8
+        self.index = faiss.IndexBinaryFlat(bits)
         self.nprobe = nprobe
 
         # Rows when the IVF was built, 0 while the index is flat
@@ -77,8 +82,11 @@ class Descriptors:
         Adds descriptors. They are searchable after optimize().
 
         Args:
-            codes: uint8 array (n, 32)
+            codes: uint8 array (n, self.width)
         """
+
+        if codes.ndim != 2 or codes.shape[1] != self.width:
+            raise ValueError(f"Descriptors of {codes.shape[-1] * 8} bits cannot join an index of {self.bits}-bit descriptors")
 
         if self.spill is None:
             # pylint: disable=R1732
@@ -92,7 +100,7 @@ class Descriptors:
         Finds the k nearest descriptors of each query descriptor.
 
         Args:
-            codes: uint8 array (n, 32)
+            codes: uint8 array (n, self.width)
             k: neighbours per query descriptor
 
         Returns:
@@ -117,7 +125,7 @@ class Descriptors:
         """
         Adds the pending descriptors. The index becomes an IVF once it holds more than FLAT descriptors and is
         rebuilt each time it grows 4x, with about LIST descriptors per list. Centroids are distinct descriptors
-        sampled from the index: k-means over 256-bit codes costs minutes at a million descriptors for little gain
+        sampled from the index: k-means over binary codes costs minutes at a million descriptors for little gain
         in list balance.
         """
 
@@ -165,9 +173,9 @@ class Descriptors:
         sample = sample[np.random.default_rng(0).permutation(len(sample))[:nlist]]
 
         # Coarse quantizer over the centroids: HNSW when there are many
-        quantizer = faiss.IndexBinaryHNSW(256, 16) if len(sample) >= 4096 else faiss.IndexBinaryFlat(256)
+        quantizer = faiss.IndexBinaryHNSW(self.bits, 16) if len(sample) >= 4096 else faiss.IndexBinaryFlat(self.bits)
         quantizer.add(sample)
-        index = faiss.IndexBinaryIVF(quantizer, 256, len(sample))
+        index = faiss.IndexBinaryIVF(quantizer, self.bits, len(sample))
         quantizer.this.disown()
         index.own_fields = True
 
@@ -191,18 +199,18 @@ class Descriptors:
         it and a copy of its codes at once).
 
         Returns:
-            generator of (first row, uint8 array (n, 32))
+            generator of (first row, uint8 array (n, self.width))
         """
 
         if self.trained:
             # Codes of each inverted list, placed by id
-            codes = np.empty((self.index.ntotal, 32), dtype=np.uint8)
+            codes = np.empty((self.index.ntotal, self.width), dtype=np.uint8)
             invlists = self.index.invlists
             for number in range(invlists.nlist):
                 size = invlists.list_size(number)
                 if size:
                     ids = faiss.rev_swig_ptr(invlists.get_ids(number), size).copy()
-                    codes[ids] = faiss.rev_swig_ptr(invlists.get_codes(number), size * 32).reshape(size, 32)
+                    codes[ids] = faiss.rev_swig_ptr(invlists.get_codes(number), size * self.width).reshape(size, self.width)
 
             yield 0, codes
         else:
@@ -217,7 +225,7 @@ class Descriptors:
             rows: number of rows
 
         Returns:
-            generator of (first row, uint8 array (n, 32))
+            generator of (first row, uint8 array (n, self.width))
         """
 
         for offset in range(0, rows, CHUNK):
@@ -232,11 +240,11 @@ class Descriptors:
             end: end row
 
         Returns:
-            uint8 array (end - start, 32)
+            uint8 array (end - start, self.width)
         """
 
-        self.spill.seek(32 * start)
-        return np.fromfile(self.spill, dtype=np.uint8, count=32 * (end - start)).reshape(-1, 32)
+        self.spill.seek(self.width * start)
+        return np.fromfile(self.spill, dtype=np.uint8, count=self.width * (end - start)).reshape(-1, self.width)
 
     def save(self, path):
         """
@@ -251,7 +259,8 @@ class Descriptors:
 
     def load(self, path, trained):
         """
-        Reads an index written by save().
+        Reads an index written by save(). Its descriptors keep the bits they were written with (indexes saved before
+        descriptors were shortened hold 256).
 
         Args:
             path: file path
@@ -259,3 +268,4 @@ class Descriptors:
         """
 
         self.index, self.trained = faiss.read_index_binary(path), int(trained)
+        self.bits, self.width = self.index.d, self.index.d // 8

@@ -13,7 +13,7 @@ from txtai.graph import Graph
 from ..frames import Frame
 from ..images import ImageError, decode, describe, draft, skip
 from .descriptors import NPROBE, Descriptors
-from .features import COUNT, LEVELS, QUERY, QUERYLEVELS, SIDE, Features, cv2
+from .features import BITS, COUNT, LEVELS, QUERY, QUERYLEVELS, SIDE, Features, checkbits, cv2, matching
 from .verify import INLIERS, fit
 
 # Graph backend name of the keypoint index
@@ -25,9 +25,6 @@ NEIGHBORS = 4
 # Candidate images verified per query: the images with the most descriptor votes
 CANDIDATES = 8
 
-# Largest Hamming distance, of 256 bits, between matching descriptors
-MATCH = 64
-
 # Lowe's ratio: a match is kept when its distance is below this share of the next distance to the same image
 RATIO = 0.8
 
@@ -38,16 +35,19 @@ NEAR = 3
 
 def keypointconfig(**options):
     """
-    Embeddings `graph` configuration of a keypoint index. Checks that OpenCV is installed.
+    Embeddings `graph` configuration of a keypoint index. Checks that OpenCV is installed and the descriptor bits.
 
     Args:
-        options: Keypoints options: count, exif, nprobe, paths
+        options: Keypoints options: count, bits, exif, nprobe, paths
 
     Returns:
         dict
     """
 
     cv2()
+    if "bits" in options:
+        checkbits(options["bits"])
+
     return {"backend": BACKEND, **options}
 
 
@@ -58,7 +58,7 @@ class Keypoints(Graph):
     images a query image is a (possibly cropped, flipped, rotated or squashed) copy of.
 
     Configure with `"graph": {"backend": "txtai_imagehash.keypoints.Keypoints"}` and optionally `count` (keypoints
-    per image, COUNT), `exif` (apply EXIF orientation, True), `nprobe` (NPROBE) and `paths` (read the image from
+    per image, COUNT), `bits` (descriptor bits of a new index, BITS; a saved index keeps its own), `exif` (apply EXIF orientation, True), `nprobe` (NPROBE) and `paths` (read the image from
     the document's `path` field when it has no `object`, False). txtai_imagehash.build(images, keypoints=True) and
     `txtai-imagehash index --keypoints` do this.
     """
@@ -78,7 +78,7 @@ class Keypoints(Graph):
         # Per image slot: index id, first descriptor row and deleted flag; per descriptor row: its keypoint position
         self.ids, self.starts, self.deleted = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
         self.points = np.zeros((0, 2), dtype=np.float16)
-        self.descriptors = Descriptors(config.get("nprobe", NPROBE))
+        self.descriptors = Descriptors(config.get("nprobe", NPROBE), config.get("bits", BITS))
 
         # Images inserted since the arrays were last consolidated: (index id, first row, positions)
         self.pending = []
@@ -180,7 +180,7 @@ class Keypoints(Graph):
         Args:
             uid: document id
             points: float32 array (n, 2) of keypoint positions
-            codes: uint8 array (n, 32) of descriptors
+            codes: uint8 array (n, bits / 8) of descriptors
         """
 
         self.prepared[uid] = (points, codes)
@@ -244,7 +244,7 @@ class Keypoints(Graph):
         Args:
             indexid: index id
             points: float32 array (n, 2) of keypoint positions
-            codes: uint8 array (n, 32) of descriptors
+            codes: uint8 array (n, bits / 8) of descriptors
         """
 
         self.pending.append((indexid, len(self.descriptors), points.astype(np.float16)))
@@ -302,10 +302,12 @@ class Keypoints(Graph):
             Features
         """
 
-        if (count, levels) not in self.detectors:
-            self.detectors[(count, levels)] = Features(count, levels=levels)
+        # Descriptors as long as the index's (a loaded index keeps the bits it was saved with)
+        key = (count, levels, self.descriptors.bits)
+        if key not in self.detectors:
+            self.detectors[key] = Features(count, levels=levels, bits=self.descriptors.bits)
 
-        return self.detectors[(count, levels)]
+        return self.detectors[key]
 
     def match(self, image, limit=CANDIDATES):
         """
@@ -354,7 +356,7 @@ class Keypoints(Graph):
 
         Args:
             points: float32 array (n, 2) of query keypoint positions
-            codes: uint8 array (n, 32) of query descriptors
+            codes: uint8 array (n, bits / 8) of query descriptors
             limit: candidate images verified
 
         Returns:
@@ -366,7 +368,7 @@ class Keypoints(Graph):
 
         distances, rows = self.descriptors.search(codes, NEIGHBORS)
         slots = np.searchsorted(self.starts, np.maximum(rows, 0), side="right") - 1
-        valid = (rows >= 0) & (distances <= MATCH) & ~self.deleted[slots]
+        valid = (rows >= 0) & (distances <= matching(self.descriptors.bits)) & ~self.deleted[slots]
 
         # Votes: query keypoints with at least one of their neighbours in the image
         queries = np.broadcast_to(np.arange(len(codes))[:, None], rows.shape)

@@ -13,7 +13,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .descriptors import Descriptors
-from .graph import CANDIDATES, MATCH, NEIGHBORS, RATIO
+from .features import matching
+from .graph import CANDIDATES, NEIGHBORS, RATIO
 from .features import SIDE
 from .verify import INLIERS, fit
 
@@ -57,7 +58,7 @@ class Stored:
 
         self.graph = graph
         # Codes in row order (an inverted file index is read back in one piece: no second copy)
-        chunks = [codes for _, codes in graph.descriptors.indexed()] if len(graph.descriptors) else [np.zeros((0, 32), dtype=np.uint8)]
+        chunks = [codes for _, codes in graph.descriptors.indexed()] if len(graph.descriptors) else [np.zeros((0, graph.descriptors.width), dtype=np.uint8)]
         self.codes = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
         del chunks
         self.index = graph.descriptors if graph.descriptors.trained or len(self.codes) <= SEARCH else inverted(self.codes, graph.descriptors.nprobe)
@@ -116,7 +117,7 @@ class Stored:
             slot: slot
 
         Returns:
-            (positions float32 (n, 2), descriptors uint8 (n, 32))
+            (positions float32 (n, 2), descriptors uint8 (n, bits / 8))
         """
 
         start, end = self.starts[slot], self.ends[slot]
@@ -128,14 +129,14 @@ def inverted(codes, nprobe):
     Builds an inverted file copy of descriptors for searching them all (see Descriptors.rebuild).
 
     Args:
-        codes: uint8 array (n, 32)
+        codes: uint8 array (n, bits / 8)
         nprobe: inverted lists probed per query descriptor
 
     Returns:
         Descriptors
     """
 
-    descriptors = Descriptors(nprobe)
+    descriptors = Descriptors(nprobe, 8 * codes.shape[1])
     descriptors.add(codes)
     descriptors.rebuild()
     descriptors.spill.close()
@@ -146,7 +147,7 @@ def inverted(codes, nprobe):
 def compare(source, target):
     """
     Matches two sets of keypoints and fits an affine transform between them: each source descriptor's nearest target
-    descriptor, kept when within MATCH bits and clearly nearer than the next one (Lowe's ratio), then RANSAC.
+    descriptor, kept when within the match distance (features.MATCH of the bits) and clearly nearer than the next one (Lowe's ratio), then RANSAC.
 
     Args:
         source: (positions, descriptors) of the first image
@@ -160,26 +161,26 @@ def compare(source, target):
     if len(scodes) < INLIERS or len(tcodes) < 2:
         return 0, None
 
-    # Hamming distances of every pair of descriptors, 4 words of 64 bits each (plain numpy: safe in forked workers)
+    # Hamming distances of every pair of descriptors, in words of 64 bits (plain numpy: safe in forked workers)
     distances = np.bitwise_count(words(scodes)[:, None, :] ^ words(tcodes)[None, :, :]).sum(axis=2, dtype=np.int64)
     rows = np.argpartition(distances, 1, axis=1)[:, :2]
     nearest = np.take_along_axis(distances, rows, axis=1)
     order = np.argsort(nearest, axis=1)
     rows, nearest = np.take_along_axis(rows, order, axis=1), np.take_along_axis(nearest, order, axis=1)
 
-    keep = (nearest[:, 0] <= MATCH) & (nearest[:, 0] < RATIO * nearest[:, 1])
+    keep = (nearest[:, 0] <= matching(8 * scodes.shape[1])) & (nearest[:, 0] < RATIO * nearest[:, 1])
     return fit(spoints[keep], tpoints[rows[keep, 0]])
 
 
 def words(codes):
     """
-    Views 256-bit descriptors as 4 words of 64 bits.
+    Views descriptors as words of 64 bits.
 
     Args:
-        codes: uint8 array (n, 32)
+        codes: uint8 array (n, bits / 8)
 
     Returns:
-        uint64 array (n, 4)
+        uint64 array (n, bits / 64)
     """
 
     return np.ascontiguousarray(codes, dtype=np.uint8).view(np.uint64)
@@ -211,7 +212,7 @@ def candidates(stored, slots, limit=CANDIDATES):
     # The image's own descriptors are among the nearest: one neighbour more
     distances, rows = stored.index.search(codes, NEIGHBORS + 1)
     found = np.searchsorted(stored.starts, np.maximum(rows, 0), side="right") - 1
-    valid = (rows >= 0) & (distances <= MATCH) & (found != owners[:, None]) & ~stored.graph.deleted[found]
+    valid = (rows >= 0) & (distances <= matching(stored.graph.descriptors.bits)) & (found != owners[:, None]) & ~stored.graph.deleted[found]
 
     # Votes: query keypoints with at least one of their neighbours in the image
     keypoints = np.broadcast_to(np.arange(len(codes))[:, None], rows.shape)
