@@ -1,6 +1,6 @@
 """
-Descriptors module: a faiss binary index of keypoint descriptors (128 bits by default), exact while small, then an inverted file
-index, built with bounded memory.
+Descriptors module: a faiss binary index of keypoint descriptors (128 bits by default), exact while small, then an
+inverted file index, built with bounded memory.
 """
 
 import tempfile
@@ -45,9 +45,9 @@ def listcount(rows):
 
 class Descriptors:
     """
-    Binary descriptor index over codes of a fixed number of bits: an exact faiss flat index while small, then an inverted file index
-    (IVF) whose centroids are descriptors sampled from the index, so that a query scans a few short lists instead of
-    every descriptor. Descriptor ids are row numbers in insertion order.
+    Binary descriptor index over codes of a fixed number of bits: an exact faiss flat index while small, then an
+    inverted file index (IVF) whose centroids are descriptors sampled from the index, so that a query scans a few short
+    lists instead of every descriptor. Descriptor ids are row numbers in insertion order.
 
     Memory is bounded for large collections: new descriptors wait in a temporary file until optimize() adds them,
     and inverted lists are sized exactly before they are filled (a growing list would reserve up to twice its

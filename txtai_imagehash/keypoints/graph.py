@@ -58,8 +58,9 @@ class Keypoints(Graph):
     images a query image is a (possibly cropped, flipped, rotated or squashed) copy of.
 
     Configure with `"graph": {"backend": "txtai_imagehash.keypoints.Keypoints"}` and optionally `count` (keypoints
-    per image, COUNT), `bits` (descriptor bits of a new index, BITS; a saved index keeps its own), `exif` (apply EXIF orientation, True), `nprobe` (NPROBE) and `paths` (read the image from
-    the document's `path` field when it has no `object`, False). txtai_imagehash.build(images, keypoints=True) and
+    per image, COUNT), `bits` (descriptor bits of a new index, BITS; a saved index keeps its own), `exif` (apply EXIF
+    orientation, True), `nprobe` (NPROBE) and `paths` (read the image from the document's `path` field when it has no
+    `object`, False). txtai_imagehash.build(images, keypoints=True) and
     `txtai-imagehash index --keypoints` do this.
     """
 
