@@ -13,9 +13,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .descriptors import Descriptors
-from .features import matching
+from .features import SIDE, matching
 from .graph import CANDIDATES, NEIGHBORS, RATIO
-from .features import SIDE
 from .verify import INLIERS, fit
 
 # Images whose descriptors are searched at once
@@ -147,7 +146,8 @@ def inverted(codes, nprobe):
 def compare(source, target):
     """
     Matches two sets of keypoints and fits an affine transform between them: each source descriptor's nearest target
-    descriptor, kept when within the match distance (features.MATCH of the bits) and clearly nearer than the next one (Lowe's ratio), then RANSAC.
+    descriptor, kept when within the match distance (features.MATCH of the bits) and clearly nearer than the next one
+    (Lowe's ratio), then RANSAC.
 
     Args:
         source: (positions, descriptors) of the first image
