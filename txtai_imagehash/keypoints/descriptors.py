@@ -64,7 +64,7 @@ class Descriptors:
             bits: bits of a descriptor (see txtai_imagehash.keypoints.features.BITS)
         """
 
-        self.bits, self.width = checkbits(bits), bits // 8
+        self.bits = checkbits(bits)
         self.index = faiss.IndexBinaryFlat(bits)
         self.nprobe = nprobe
 
@@ -76,6 +76,17 @@ class Descriptors:
 
     def __len__(self):
         return self.index.ntotal + self.spilled
+
+    @property
+    def width(self):
+        """
+        Bytes of a descriptor.
+
+        Returns:
+            bits / 8
+        """
+
+        return self.bits // 8
 
     def add(self, codes):
         """
@@ -268,4 +279,4 @@ class Descriptors:
         """
 
         self.index, self.trained = faiss.read_index_binary(path), int(trained)
-        self.bits, self.width = self.index.d, self.index.d // 8
+        self.bits = self.index.d
