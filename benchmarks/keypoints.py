@@ -30,6 +30,7 @@ of the descriptor search to that p50, and of the descriptors' bytes to that resi
 
 import argparse
 import multiprocessing
+import queue
 import resource
 import statistics
 import time
@@ -258,6 +259,27 @@ def model(sizes, measured, bits=BITS):
         print(f"| {size:,} | {descriptors:,} | {nlist:,} | {length:,} | {assign:.2f} | {scan:.2f} | {assign + scan:.2f} | {megabytes:,.0f} | {p50} | {resident} |")
 
 
+def outcome(process, output):
+    """
+    Waits for the result of a size's process; a process that dies without one (an error, out of memory) ends the
+    benchmark instead of leaving it waiting.
+
+    Args:
+        process: started multiprocessing Process running run()
+        output: its result queue
+
+    Returns:
+        result dict
+    """
+
+    while True:
+        try:
+            return output.get(timeout=5)
+        except queue.Empty as error:
+            if not process.is_alive() and output.empty():
+                raise SystemExit(f"keypoints benchmark: the run process died (exit code {process.exitcode})") from error
+
+
 def main(args=None):
     """
     Runs the benchmark.
@@ -284,7 +306,7 @@ def main(args=None):
             output = multiprocessing.get_context("spawn").Queue()
             process = multiprocessing.get_context("spawn").Process(target=run, args=(size, args.queries, args.workers, width, output))
             process.start()
-            result = output.get()
+            result = outcome(process, output)
             process.join()
             rows.append(result)
             print(f"{size}: {result}", flush=True)
